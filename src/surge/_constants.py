@@ -1,0 +1,42 @@
+"""Every tunable default of surge, in one place."""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_MODEL = "gpt-4.1-mini"
+DEFAULT_CONCURRENCY = 100
+DEFAULT_MAX_RETRIES = 6
+DEFAULT_TIMEOUT = 600.0  # seconds for one whole attempt (long generations are legitimate)
+DEFAULT_CONNECT_TIMEOUT = 30.0
+
+# Backoff: delay = min(MAX, INITIAL * 2**retry) * jitter(0.75..1.0)
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 60.0
+# A Retry-After longer than this is not honoured literally (servers sometimes send hours).
+MAX_RETRY_AFTER = 120.0
+
+# Client-side limits run slightly under the configured/learned limit so that timer jitter
+# never pushes a request over a server's window edge.
+LIMIT_HEADROOM = 0.99
+# Burst a limiter allows, in seconds of its rate (small: a smooth stream suits every
+# server-side algorithm: token bucket, rolling window, per-second quantisation).
+LIMIT_BURST_SECONDS = 0.25
+
+# When the server's remaining quota falls below this fraction of its limit, surge spreads
+# what is left over the time until reset instead of spending it at once.
+LOW_REMAINING_FRACTION = 0.05
+
+# Token estimate for the answer when the request names no max_tokens and no usage was
+# seen yet; replaced by the running average of real completion tokens.
+DEFAULT_EXPECTED_OUTPUT_TOKENS = 256
+
+# --ordered: results held back waiting for an earlier one, at most.
+DEFAULT_REORDER_BUFFER = 10_000
+
+# SIGINT/SIGTERM: how long in-flight requests may finish before they are cancelled.
+SHUTDOWN_GRACE = 10.0
+
+# Plain (non-TTY) progress line interval, seconds.
+PLAIN_PROGRESS_INTERVAL = 5.0
+
+OUTPUT_METADATA_KEY = "surge"

@@ -1,0 +1,143 @@
+"""What the engine tells listeners, and the live counters progress displays read.
+
+    def on_event(event: surge.Event) -> None:
+        if isinstance(event, surge.RequestFinished):
+            print(event.result.custom_id, event.result.ok)
+
+    await surge.amap(prompts, on_event=on_event)
+
+Listeners only *listen*: they never steer the engine. Progress displays usually do not
+subscribe at all; they poll :class:`RunStats`, which the engine keeps current.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import Result
+
+__all__ = [
+    "Event",
+    "Listener",
+    "RequestFinished",
+    "RequestRetrying",
+    "RequestStarted",
+    "RunStats",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStarted:
+    custom_id: str
+    line: int | None
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRetrying:
+    custom_id: str
+    line: int | None
+    attempt: int  # the attempt that failed (1-based)
+    reason: str
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFinished:
+    result: Result
+
+
+Event = RequestStarted | RequestRetrying | RequestFinished
+Listener = Callable[[Event], None]
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    k = (len(sorted_values) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Live counters for one run. The engine is the only writer.
+
+    ``total`` is the number of input lines when known (counted without loading the file),
+    else ``None``. ``skipped`` are lines already finished in the output (resume).
+    """
+
+    total: int | None = None
+    skipped: int = 0
+    done: int = 0
+    succeeded: int = 0
+    failed: int = 0  # request errors (HTTP error, timeout, connection) after retries
+    invalid: int = 0  # input lines that could not become requests
+    in_flight: int = 0
+    attempts: int = 0
+    retries: int = 0
+    rate_limited: int = 0  # 429 answers seen (every attempt)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    finished_at: float | None = None
+    errors_by_code: dict[str, int] = field(default_factory=dict)
+    latencies: array[float] = field(default_factory=lambda: array("d"))
+
+    @property
+    def elapsed(self) -> float:
+        end = self.finished_at if self.finished_at is not None else time.monotonic()
+        return max(end - self.started_at, 1e-9)
+
+    @property
+    def rate(self) -> float:
+        """Finished requests per second (this run; skipped lines excluded)."""
+        return self.done / self.elapsed
+
+    @property
+    def remaining(self) -> int | None:
+        if self.total is None:
+            return None
+        return max(self.total - self.skipped - self.done, 0)
+
+    @property
+    def eta(self) -> float | None:
+        remaining = self.remaining
+        if remaining is None or self.done == 0:
+            return None
+        return remaining / self.rate
+
+    def latency_percentiles(self) -> dict[str, float]:
+        values = sorted(self.latencies)
+        return {
+            "p50": _percentile(values, 0.50),
+            "p95": _percentile(values, 0.95),
+            "p99": _percentile(values, 0.99),
+        }
+
+    def record(self, result: Result) -> None:
+        """Account one finished result (called by the engine)."""
+        self.done += 1
+        if result.ok:
+            self.succeeded += 1
+        else:
+            code = result.error.code if result.error is not None else "unknown"
+            self.errors_by_code[code] = self.errors_by_code.get(code, 0) + 1
+            if code == "invalid_input" or result.line_error:
+                self.invalid += 1
+            else:
+                self.failed += 1
+        if result.latency is not None:
+            self.latencies.append(result.latency)
+        usage = result.usage
+        if usage:
+            self.tokens_in += int(usage.get("prompt_tokens", usage.get("input_tokens", 0)) or 0)
+            self.tokens_out += int(
+                usage.get("completion_tokens", usage.get("output_tokens", 0)) or 0
+            )

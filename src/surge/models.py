@@ -1,0 +1,151 @@
+"""A request going out and the result coming back.
+
+    req = surge.Request(custom_id="q1", url="/v1/chat/completions",
+                        body={"model": "gpt-4.1-mini", "messages": [...]})
+    result = (await surge.amap([req]))[0]
+    if result.ok:
+        print(result.text, result.usage)
+    else:
+        print(result.error.code, result.error.message)
+
+A :class:`Result` serialises to one line of the OpenAI Batch API *output* format, plus
+surge's own metadata under the ``"surge"`` key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._constants import OUTPUT_METADATA_KEY
+
+__all__ = ["ErrorInfo", "Request", "Result"]
+
+
+@dataclass(slots=True)
+class Request:
+    """One request: a Batch-API request line, already validated.
+
+    ``line`` is the 1-based input line (``None`` for requests built in code);
+    ``estimated_tokens`` is filled by the engine before the rate limiter sees it.
+    """
+
+    custom_id: str
+    body: dict[str, Any]
+    url: str = "/v1/chat/completions"
+    method: str = "POST"
+    line: int | None = None
+    index: int = 0  # position in the input stream (for ordering), set by the source
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Why a request produced no usable answer. ``code`` is short and stable."""
+
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(slots=True)
+class Result:
+    """The final outcome of one request (after any retries)."""
+
+    custom_id: str
+    line: int | None = None
+    index: int = 0
+    status_code: int | None = None
+    body: Any = None
+    request_id: str | None = None
+    error: ErrorInfo | None = None
+    attempts: int = 0
+    latency: float | None = None  # seconds, first attempt start to final answer
+    line_error: bool = False  # the input line itself was invalid (never sent)
+    id: str = field(default_factory=lambda: "batch_req_" + os.urandom(12).hex())
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status_code is not None and self.status_code < 300
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        if isinstance(self.body, dict):
+            usage = self.body.get("usage")
+            if isinstance(usage, dict):
+                return usage
+        return None
+
+    @property
+    def text(self) -> str | None:
+        """The answer's text: chat ``choices[0].message.content`` or Responses ``output_text``."""
+        body = self.body
+        if not isinstance(body, dict) or not self.ok:
+            return None
+        choices = body.get("choices")
+        if isinstance(choices, list) and choices:
+            first = choices[0]
+            if isinstance(first, dict):
+                message = first.get("message")
+                if isinstance(message, dict):
+                    content = message.get("content")
+                    return content if isinstance(content, str) else None
+                text = first.get("text")  # legacy completions
+                return text if isinstance(text, str) else None
+        if isinstance(body.get("output_text"), str):
+            return str(body["output_text"])
+        output = body.get("output")
+        if isinstance(output, list):
+            parts = [
+                part.get("text", "")
+                for item in output
+                if isinstance(item, dict) and item.get("type") == "message"
+                for part in item.get("content") or ()
+                if isinstance(part, dict) and part.get("type") == "output_text"
+            ]
+            return "".join(parts) if parts else None
+        return None
+
+    def to_output(self) -> dict[str, Any]:
+        """This result as one Batch-API output record (a dict ready for JSON)."""
+        response = None
+        if self.status_code is not None:
+            response = {
+                "status_code": self.status_code,
+                "request_id": self.request_id,
+                "body": self.body,
+            }
+        meta: dict[str, Any] = {"line": self.line, "attempts": self.attempts}
+        if self.latency is not None:
+            meta["latency_ms"] = round(self.latency * 1000, 1)
+        return {
+            "id": self.id,
+            "custom_id": self.custom_id,
+            "response": response,
+            "error": self.error.to_dict() if self.error is not None else None,
+            OUTPUT_METADATA_KEY: meta,
+        }
+
+    @classmethod
+    def from_output(cls, record: dict[str, Any]) -> Result:
+        """Rebuild a result from an output record (as written by :meth:`to_output`)."""
+        response = record.get("response") or None
+        error = record.get("error") or None
+        meta = record.get(OUTPUT_METADATA_KEY) or {}
+        latency_ms = meta.get("latency_ms")
+        return cls(
+            custom_id=str(record.get("custom_id")),
+            line=meta.get("line"),
+            status_code=response.get("status_code") if response else None,
+            body=response.get("body") if response else None,
+            request_id=response.get("request_id") if response else None,
+            error=ErrorInfo(str(error.get("code")), str(error.get("message")))
+            if isinstance(error, dict)
+            else None,
+            attempts=int(meta.get("attempts") or 0),
+            latency=latency_ms / 1000 if isinstance(latency_ms, int | float) else None,
+            line_error=isinstance(error, dict) and error.get("code") == "invalid_input",
+            id=str(record.get("id") or "batch_req_" + os.urandom(12).hex()),
+        )
