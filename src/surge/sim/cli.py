@@ -1,0 +1,86 @@
+"""The ``surge sim`` command: run the simulator in the foreground until SIGINT/SIGTERM.
+
+Example::
+
+    $ python -m surge.sim --port 0 --rpm 600 --error-503 0.05 --seed 1
+    surge sim listening on http://127.0.0.1:41234/v1
+
+The first line on stdout is always that one, flushed, so a parent process can read the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import Any
+
+import click
+
+from .config import SimConfig
+from .simulator import Simulator, _new_loop
+
+_rate = click.FloatRange(0.0, 1.0)
+
+
+@click.command("sim")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port (0 = any free port).")
+@click.option("--latency", default=0.0, type=float, help="Fixed seconds before each answer.")
+@click.option(
+    "--jitter", "latency_jitter", default=0.0, type=float, help="Latency varies by +/- this."
+)
+@click.option(
+    "--per-token-latency", default=0.0, type=float, help="Extra seconds per output token."
+)
+@click.option("--rpm", type=int, default=None, help="Requests per minute limit.")
+@click.option("--tpm", type=int, default=None, help="Tokens per minute limit.")
+@click.option(
+    "--limit-mode",
+    type=click.Choice(["rolling", "window"]),
+    default="rolling",
+    show_default=True,
+    help="Token bucket refilled continuously, or a sliding window.",
+)
+@click.option(
+    "--window-seconds", default=60.0, type=float, show_default=True, help="Window length."
+)
+@click.option("--error-500", default=0.0, type=_rate, help="Rate of 500 answers.")
+@click.option("--error-502", default=0.0, type=_rate, help="Rate of 502 answers.")
+@click.option("--error-503", default=0.0, type=_rate, help="Rate of 503 answers.")
+@click.option("--reset", default=0.0, type=_rate, help="Rate of connections dropped unanswered.")
+@click.option("--hang", default=0.0, type=_rate, help="Rate of requests never answered.")
+@click.option("--slow-start", default=0.0, type=_rate, help="Rate of slow first bytes.")
+@click.option("--slow-start-seconds", default=5.0, type=float, show_default=True)
+@click.option("--fail-first", default=0, type=int, help="First N attempts of each request get 503.")
+@click.option("--seed", default=0, type=int, show_default=True)
+@click.option(
+    "--api-key", envvar="SURGE_SIM_API_KEY", default=None, help="Require this bearer key."
+)
+@click.option("--no-log", "no_log", is_flag=True, help="Keep no per-request log (benchmarks).")
+@click.option("--uvloop/--no-uvloop", "use_uvloop", default=True, help="Use uvloop when installed.")
+def sim_command(host: str, port: int, use_uvloop: bool, no_log: bool, **settings: Any) -> None:
+    """Run an OpenAI-compatible simulator with rate limits and faults."""
+    try:
+        config = SimConfig(log_requests=not no_log, **settings)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    loop = _new_loop(use_uvloop)
+    try:
+        loop.run_until_complete(_serve(Simulator(config, host=host, port=port)))
+    finally:
+        loop.close()
+
+
+async def _serve(sim: Simulator) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await sim.start()
+    click.echo(f"surge sim listening on {sim.base_url}")
+    sys.stdout.flush()
+    try:
+        await stop.wait()
+    finally:
+        await sim.stop()

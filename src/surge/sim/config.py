@@ -1,0 +1,135 @@
+"""The simulator's knobs, in one frozen, keyword-only object.
+
+Example::
+
+    from surge.sim import SimConfig
+
+    cfg = SimConfig(latency=0.3, latency_jitter=0.1, rpm=1200, seed=1, error_503=0.05)
+    faster = cfg.replace(latency=0.0)
+
+Every default lives here. Fault rates are probabilities in ``[0, 1]`` drawn from one
+uniform number per admitted attempt, so they are mutually exclusive and must add up to
+at most 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+LimitMode = Literal["rolling", "window"]
+
+#: Fault kinds, in the order their probability ranges are laid out on ``[0, 1)``.
+FAULT_KINDS: tuple[str, ...] = (
+    "error_500",
+    "error_502",
+    "error_503",
+    "reset",
+    "hang",
+    "slow_start",
+)
+
+DEFAULT_MODELS: tuple[str, ...] = (
+    "gpt-4o-mini",
+    "gpt-4o",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "o4-mini",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimConfig:
+    """How the simulated provider behaves.
+
+    Example::
+
+        SimConfig(rpm=600, tpm=100_000, limit_mode="window", window_seconds=10)
+
+    Attributes:
+        latency: fixed seconds before each answer.
+        latency_jitter: the fixed part varies uniformly by +/- this many seconds.
+        per_token_latency: extra seconds per output token.
+        rpm, tpm: requests / tokens per minute; ``None`` means unlimited.
+        limit_mode: ``"rolling"`` (token bucket refilled continuously, as providers do)
+            or ``"window"`` (sliding log over ``window_seconds``).
+        window_seconds: length of the sliding window in ``"window"`` mode.
+        error_500, error_502, error_503: rates of server errors with OpenAI-style bodies.
+        reset: rate of connections closed with no answer at all.
+        hang: rate of requests never answered (until the client leaves or the server stops).
+        slow_start: rate of requests that wait ``slow_start_seconds`` before answering.
+        fail_first: the first N admitted attempts of every distinct request body get a 503.
+        seed: changes replies' filler, latency draws and fault draws (not the digest tag).
+        api_key: when set, requests need ``Authorization: Bearer <api_key>``.
+        log_requests: keep a per-request log in ``/stats`` (turn off for huge benchmarks).
+        embedding_dimensions: default length of embedding vectors (64 keeps bodies small;
+            requests may ask for others with ``dimensions``).
+        models: ids listed by ``GET /v1/models`` (any model id is accepted in requests).
+    """
+
+    latency: float = 0.0
+    latency_jitter: float = 0.0
+    per_token_latency: float = 0.0
+    rpm: int | None = None
+    tpm: int | None = None
+    limit_mode: LimitMode = "rolling"
+    window_seconds: float = 60.0
+    error_500: float = 0.0
+    error_502: float = 0.0
+    error_503: float = 0.0
+    reset: float = 0.0
+    hang: float = 0.0
+    slow_start: float = 0.0
+    slow_start_seconds: float = 5.0
+    fail_first: int = 0
+    seed: int = 0
+    api_key: str | None = field(default=None, repr=False)
+    log_requests: bool = True
+    embedding_dimensions: int = 64
+    models: tuple[str, ...] = DEFAULT_MODELS
+
+    def __post_init__(self) -> None:
+        for name in ("latency", "latency_jitter", "per_token_latency", "slow_start_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"SimConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"SimConfig.{name} must be a positive integer or None")
+        if self.limit_mode not in ("rolling", "window"):
+            raise ValueError(
+                f"SimConfig.limit_mode must be 'rolling' or 'window', not {self.limit_mode!r}"
+            )
+        if self.window_seconds <= 0:
+            raise ValueError("SimConfig.window_seconds must be > 0")
+        for name in FAULT_KINDS:
+            rate = getattr(self, name)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"SimConfig.{name} is a rate and must be in [0, 1], got {rate!r}")
+        if self.fault_total > 1.0 + 1e-9:
+            raise ValueError(
+                f"fault rates add up to {self.fault_total:.3f}; they must add up to <= 1"
+            )
+        if self.fail_first < 0:
+            raise ValueError("SimConfig.fail_first must be >= 0")
+        if self.embedding_dimensions < 1:
+            raise ValueError("SimConfig.embedding_dimensions must be >= 1")
+
+    @property
+    def fault_total(self) -> float:
+        """Sum of all fault rates (the chance that an admitted attempt meets some fault)."""
+        return float(sum(getattr(self, name) for name in FAULT_KINDS))
+
+    @property
+    def draws_per_attempt(self) -> bool:
+        """Whether answers depend on the attempt number (faults or jitter are on)."""
+        return self.fault_total > 0 or self.fail_first > 0 or self.latency_jitter > 0
+
+    def replace(self, **changes: Any) -> SimConfig:
+        """A copy with some fields changed (validated again); unknown names raise TypeError."""
+        if "models" in changes and isinstance(changes["models"], list):
+            changes["models"] = tuple(changes["models"])
+        return dataclasses.replace(self, **changes)
