@@ -1,0 +1,91 @@
+"""The public surface: ``__all__``, independence from the engine, and ``python -m surge.sim``."""
+
+from __future__ import annotations
+
+import ast
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import surge.sim
+from surge.sim.cli import sim_command
+
+SIM_DIR = Path(surge.sim.__file__).parent
+
+
+def test_public_api_is_pinned() -> None:
+    assert surge.sim.__all__ == ["SimConfig", "Simulator", "prompt_digest"]
+
+
+def test_simulator_imports_nothing_from_surge_outside_sim() -> None:
+    for path in SIM_DIR.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if node.level == 0:
+                    assert not module.startswith("surge") or module.startswith("surge.sim"), path
+                else:
+                    assert node.level == 1, f"{path}: relative import leaves surge.sim"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    name = alias.name
+                    assert not name.startswith("surge") or name.startswith("surge.sim"), path
+
+
+def test_cli_help_lists_the_options() -> None:
+    result = CliRunner().invoke(sim_command, ["--help"])
+    assert result.exit_code == 0
+    for option in (
+        "--port",
+        "--rpm",
+        "--tpm",
+        "--limit-mode",
+        "--error-503",
+        "--reset",
+        "--hang",
+        "--slow-start",
+        "--fail-first",
+        "--seed",
+        "--api-key",
+        "--no-log",
+        "--uvloop",
+    ):
+        assert option in result.output
+
+
+def test_cli_rejects_bad_rates() -> None:
+    result = CliRunner().invoke(sim_command, ["--error-500", "0.7", "--error-503", "0.7"])
+    assert result.exit_code != 0
+    assert "add up" in result.output
+
+
+def test_python_m_surge_sim_serves_and_stops_on_sigterm() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "surge.sim", "--port", "0", "--rpm", "600", "--seed", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        prefix = "surge sim listening on "
+        assert line.startswith(prefix), line
+        base_url = line[len(prefix) :]
+        assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+        request = urllib.request.Request(
+            base_url + "/chat/completions", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            assert resp.status == 200
+            assert resp.headers["x-ratelimit-limit-requests"] == "600"
+            assert json.load(resp)["choices"][0]["message"]["content"].startswith("[sim:")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
