@@ -15,7 +15,8 @@ at most 1.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any, Literal
 
 LimitMode = Literal["rolling", "window"]
@@ -118,15 +119,25 @@ class SimConfig:
         if self.embedding_dimensions < 1:
             raise ValueError("SimConfig.embedding_dimensions must be >= 1")
 
-    @property
+    # Read on every request: computed once (the instance is frozen, so they cannot go stale).
+    @cached_property
     def fault_total(self) -> float:
         """Sum of all fault rates (the chance that an admitted attempt meets some fault)."""
         return float(sum(getattr(self, name) for name in FAULT_KINDS))
 
-    @property
+    @cached_property
     def draws_per_attempt(self) -> bool:
         """Whether answers depend on the attempt number (faults or jitter are on)."""
         return self.fault_total > 0 or self.fail_first > 0 or self.latency_jitter > 0
+
+    @cached_property
+    def has_latency(self) -> bool:
+        """Whether any answer waits (zero latency is a fast path with no sleep at all)."""
+        return bool(self.latency or self.latency_jitter or self.per_token_latency)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The fields as plain data, without the API key (for ``POST /admin/config``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_key"}
 
     def replace(self, **changes: Any) -> SimConfig:
         """A copy with some fields changed (validated again); unknown names raise TypeError."""

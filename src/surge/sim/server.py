@@ -221,7 +221,7 @@ class SimServer:
                     await self.stopping.wait()
                     return self._reset(request)
                 delay = cfg.slow_start_seconds  # slow_start
-            if cfg.latency or cfg.latency_jitter or cfg.per_token_latency:
+            if cfg.has_latency:
                 delay += answer_delay(cfg, key, attempt, completion)
             if delay > 0:
                 await self._sleep(delay)
@@ -290,8 +290,7 @@ class SimServer:
         except (orjson.JSONDecodeError, TypeError, ValueError) as err:
             body = ApiError(400, f"bad config patch: {err}").body()
             return _json(400, body)
-        public = {k: v for k, v in vars(new).items() if k != "api_key"}
-        return _json(200, {"ok": True, "config": public})
+        return _json(200, {"ok": True, "config": new.public_dict()})
 
     async def health(self, request: web.Request) -> web.StreamResponse:
         return _json(200, {"ok": True})
