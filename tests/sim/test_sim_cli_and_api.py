@@ -10,10 +10,14 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 from click.testing import CliRunner
 
 import surge.sim
+from surge.sim import SimConfig, Simulator
 from surge.sim.cli import sim_command
+
+from .helpers import chat
 
 SIM_DIR = Path(surge.sim.__file__).parent
 
@@ -89,3 +93,37 @@ def test_python_m_surge_sim_serves_and_stops_on_sigterm() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
+
+
+async def test_async_context_manager_in_the_callers_loop() -> None:
+    async with Simulator(SimConfig(seed=4)) as sim:
+        assert sim.base_url.startswith("http://127.0.0.1:") and sim.base_url.endswith("/v1")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(sim.base_url + "/chat/completions", json=chat("x")) as resp,
+        ):
+            assert resp.status == 200
+        assert sim.stats()["by_status"] == {"200": 1}
+        assert "stopped" not in repr(sim)
+    assert "stopped" in repr(sim)
+
+
+def test_run_in_thread_for_sync_callers() -> None:
+    sim = Simulator(SimConfig())
+    with sim.run_in_thread() as running:
+        assert running is sim
+        body = json.dumps(chat("sync")).encode()
+        request = urllib.request.Request(
+            sim.base_url + "/chat/completions",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            assert resp.status == 200
+        assert sim.stats(log=False)["received"] == 1
+    # Restartable after a stop, on a new loop.
+    with (
+        sim.run_in_thread(use_uvloop=True),
+        urllib.request.urlopen(sim.url + "/health", timeout=5) as resp,
+    ):
+        assert resp.status == 200

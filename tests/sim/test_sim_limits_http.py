@@ -68,11 +68,11 @@ async def test_429_body_and_retry_after(sim_factory: Any) -> None:
 
 
 async def test_bucket_refills_over_time_and_429_consumes_nothing(sim_factory: Any) -> None:
-    sim = sim_factory(rpm=60_000 // 100)  # 600/min -> one request back every 100 ms
+    sim = sim_factory(rpm=300)  # one request back every 200 ms
     drain_requests(sim)
     statuses = [(await post(sim, "/chat/completions", chat()))[0] for _ in range(3)]
     assert statuses == [429, 429, 429]
-    await asyncio.sleep(0.12)
+    await asyncio.sleep(0.22)
     status, _, _ = await post(sim, "/chat/completions", chat())
     assert status == 200  # the 429s did not eat the refilled unit
     status, _, _ = await post(sim, "/chat/completions", chat())
@@ -108,10 +108,10 @@ async def test_token_cost_without_max_tokens_is_the_actual_reply(sim_factory: An
 
 
 async def test_window_mode(sim_factory: Any) -> None:
-    sim = sim_factory(rpm=3, limit_mode="window", window_seconds=0.3)
+    sim = sim_factory(rpm=3, limit_mode="window", window_seconds=0.5)
     statuses = [(await post(sim, "/chat/completions", chat()))[0] for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
-    await asyncio.sleep(0.32)
+    await asyncio.sleep(0.52)
     status, _, headers = await post(sim, "/chat/completions", chat())
     assert status == 200
     assert headers["x-ratelimit-remaining-requests"] == "2"

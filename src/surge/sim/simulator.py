@@ -75,6 +75,8 @@ class Simulator:
         if self._runner is not None:
             raise RuntimeError("this Simulator is already running")
         self._loop = asyncio.get_running_loop()
+        # A fresh event per start: an asyncio.Event belongs to the loop that first waits on it.
+        self.server.stopping = asyncio.Event()
         runner = web.AppRunner(
             self.server.app(),
             handler_cancellation=True,  # a client that leaves frees its handler (hang, latency)
@@ -88,7 +90,6 @@ class Simulator:
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
         self._runner = runner
-        self.server.stopping.clear()
         return self
 
     async def stop(self) -> None:
