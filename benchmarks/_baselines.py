@@ -22,13 +22,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# Imported up front, not per call: an import inside a timed scenario would let a rate
+# limiter's bucket refill unseen (bench_ratelimit) and add noise to short walls.
+import aiohttp
+import httpx
+import openai
 from _common import API_KEY, CHAT_PATH, Outcome, chat_body, run_async
 
 
 def sequential_openai(base_url: str, n: int, concurrency: int = 1) -> Outcome:
     """(1) A plain loop with the sync ``openai.OpenAI`` client (no retries)."""
-    import openai
-
     client = openai.OpenAI(base_url=base_url, api_key=API_KEY, max_retries=0, timeout=30)
     ok = 0
     t0 = time.perf_counter()
@@ -44,7 +47,6 @@ def sequential_openai(base_url: str, n: int, concurrency: int = 1) -> Outcome:
 
 def gather_openai(base_url: str, n: int, concurrency: int = 0, *, max_retries: int = 0) -> Outcome:
     """(2) Every request at once: ``asyncio.gather`` over ``AsyncOpenAI`` calls, no cap."""
-    import openai
 
     async def main() -> Outcome:
         t0 = time.perf_counter()
@@ -57,7 +59,8 @@ def gather_openai(base_url: str, n: int, concurrency: int = 0, *, max_retries: i
         results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
         await client.close()
         ok = sum(r is True for r in results)
-        return Outcome("gather AsyncOpenAI", n, ok, time.perf_counter() - t0)
+        attempts = n if max_retries == 0 else None  # else: counted by the simulator
+        return Outcome("gather AsyncOpenAI", n, ok, time.perf_counter() - t0, attempts=attempts)
 
     return run_async(main)
 
@@ -66,7 +69,6 @@ def template_openai(
     base_url: str, n: int, concurrency: int, *, max_retries: int = 0, timeout: float = 30
 ) -> Outcome:
     """(3) The tutorial template: ``Semaphore`` + ``asyncio.wait_for`` + ``AsyncOpenAI``."""
-    import openai
 
     async def main() -> Outcome:
         t0 = time.perf_counter()
@@ -83,15 +85,15 @@ def template_openai(
 
         results = await asyncio.gather(*(one(i) for i in range(n)))
         await client.close()
-        note = f"SDK max_retries={max_retries}"
-        return Outcome("template AsyncOpenAI", n, sum(results), time.perf_counter() - t0, note=note)
+        wall, note = time.perf_counter() - t0, f"SDK max_retries={max_retries}"
+        attempts = n if max_retries == 0 else None  # else: counted by the simulator
+        return Outcome("template AsyncOpenAI", n, sum(results), wall, attempts=attempts, note=note)
 
     return run_async(main)
 
 
 def raw_aiohttp(base_url: str, n: int, concurrency: int, *, timeout: float = 30) -> Outcome:
     """(4) Minimal raw ``aiohttp`` + ``Semaphore`` posting the same JSON."""
-    import aiohttp
 
     async def main() -> Outcome:
         t0 = time.perf_counter()
@@ -121,7 +123,6 @@ def raw_aiohttp(base_url: str, n: int, concurrency: int, *, timeout: float = 30)
 
 def raw_httpx(base_url: str, n: int, concurrency: int) -> Outcome:
     """(5) Minimal raw ``httpx.AsyncClient`` + ``Semaphore`` posting the same JSON."""
-    import httpx
 
     async def main() -> Outcome:
         t0 = time.perf_counter()

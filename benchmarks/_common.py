@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -192,7 +193,7 @@ def loop_name() -> str:
         with contextlib.suppress(ImportError):
             import uvloop
 
-            return f"uvloop {uvloop.__version__}"
+            return f"uvloop {getattr(uvloop, '__version__', '?')}"
     return "asyncio"
 
 
@@ -352,6 +353,8 @@ def surge_cli(
 ) -> Outcome:
     """``surge run`` as a subprocess; wall includes interpreter start-up and file I/O."""
     require_surge()
+    if importlib.util.find_spec("surge.cli") is None:
+        sys.exit("surge's CLI (surge.cli) is not in this checkout yet: cannot time `surge run`.")
     inp = write_input(WORK / f"input-{n}.jsonl", n)
     out = WORK / f"output-{n}.jsonl"
     out.unlink(missing_ok=True)  # a fresh run, not a resume

@@ -34,6 +34,9 @@ def main() -> None:
             )
             rows.append(gather)
 
+    if not rows:
+        print("nothing to measure: surge skipped (--no-surge) and no --gather-n given")
+        return
     print_table(rows, f"Memory: surge run over {n:,} lines, concurrency {c}")
     for r in rows:
         if r.name.startswith("surge") and r.peak_rss_mb is not None:

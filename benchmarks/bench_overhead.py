@@ -9,8 +9,12 @@ included, reported separately). Target: surge / fastest raw >= 0.8.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from _baselines import raw_aiohttp, raw_httpx, template_openai
 from _common import (
+    Outcome,
     base_parser,
     loop_name,
     measured,
@@ -30,7 +34,7 @@ def main() -> None:
     n, c = args.n, args.concurrency
     if not args.no_surge:
         require_surge()
-    clients = {
+    clients: dict[str, Callable[[str], Outcome]] = {
         "raw aiohttp": lambda url: raw_aiohttp(url, n, c),
         "raw httpx": lambda url: raw_httpx(url, n, c),
         "template AsyncOpenAI": lambda url: template_openai(url, n, c),
@@ -42,22 +46,21 @@ def main() -> None:
         raw_aiohttp(server.url, 200, c)  # warm-up: imports, sockets, the server's caches
         rows = []
         for run in clients.values():
-            best = [measured(server, lambda run=run: run(server.url)) for _ in range(args.repeat)]
+            best = [measured(server, partial(run, server.url)) for _ in range(args.repeat)]
             rows.append(max(best, key=lambda o: o.rate))
-        cli = None if args.no_surge else measured(server, lambda: surge_cli(server.url, n, c))
 
-    print_table(
-        rows, f"Overhead: {n:,} requests, concurrency {c}, zero-latency sim ({loop_name()})"
-    )
-    fastest = max((r for r in rows if r.name.startswith("raw")), key=lambda o: o.rate)
-    for row in rows:
-        if not row.name.startswith("raw"):
-            target = ">= 0.8" if row.name.startswith("surge") else "-"
-            ratio_line(
-                f"{row.name} / fastest raw ({fastest.name})", row.rate / fastest.rate, target
-            )
-    if cli is not None:
-        print_table([cli], "surge run CLI on a file of the same size (wall incl. start-up)")
+        title = f"Overhead: {n:,} requests, concurrency {c}, zero-latency sim ({loop_name()})"
+        print_table(rows, title)
+        fastest = max((r for r in rows if r.name.startswith("raw")), key=lambda o: o.rate)
+        for row in rows:
+            if not row.name.startswith("raw"):
+                target = ">= 0.8" if row.name.startswith("surge") else "-"
+                label = f"{row.name} / fastest raw ({fastest.name})"
+                ratio_line(label, row.rate / fastest.rate, target)
+
+        if not args.no_surge:
+            cli = measured(server, lambda: surge_cli(server.url, n, c))
+            print_table([cli], "surge run CLI on a file of the same size (wall incl. start-up)")
 
 
 if __name__ == "__main__":
