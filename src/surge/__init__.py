@@ -1,5 +1,6 @@
 """surge: run many LLM API requests concurrently, at the rate limit, losing nothing."""
 
+from .api import amap, as_completed, map, run_file
 from .config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
 from .errors import (
     APIConnectionError,
@@ -42,4 +43,8 @@ __all__ = [
     "SurgeError",
     "Timeout",
     "__version__",
+    "amap",
+    "as_completed",
+    "map",
+    "run_file",
 ]

@@ -1,0 +1,208 @@
+"""Turn one input item into a request, or say exactly what is wrong with it.
+
+    builder = RequestBuilder(RunOptions(model="gpt-4.1-mini", system="Be brief."))
+    builder.from_line('{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",'
+                      ' "body": {"model": "gpt-4.1-mini", "messages": [...]}}', line=1)
+    builder.from_line('{"id": "r7", "prompt": "Summarise: ..."}', line=2)
+    builder.from_line("What is the capital of France?", line=3, text_mode=True)
+
+Accepted inputs:
+
+* OpenAI Batch API request lines (``custom_id``, ``method``, ``url``, ``body``), so one file
+  works online with surge and offline with the Batch API;
+* JSONL rows with ``prompt`` (a string) or ``messages`` (a chat list), optional ``id`` or
+  ``custom_id``, and optional ``model``/``system`` overriding the run's options;
+* plain text, one prompt per line.
+
+Rows without an id get ``line-N``. Every problem becomes an :class:`InputError` naming
+the line, recorded as that line's result; the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from .config import API_PATHS, RunOptions
+from .errors import ConfigError, InputError
+from .models import Request
+
+__all__ = ["RequestBuilder", "parse_param"]
+
+SUPPORTED_URLS = frozenset(API_PATHS.values()) | {"/v1/completions", "/v1/moderations"}
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``key=value`` from the CLI; the value is JSON when it parses, else a string.
+
+    ``temperature=0`` -> ``("temperature", 0)``; ``stop=["\\n"]`` -> a list;
+    ``reasoning_effort=minimal`` -> the string ``"minimal"``.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--param expects key=value, got {text!r}")
+    try:
+        value: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def _set_dotted(body: dict[str, Any], key: str, value: Any) -> None:
+    """``text.verbosity=low`` sets ``body["text"]["verbosity"]``."""
+    parts = key.split(".")
+    target = body
+    for part in parts[:-1]:
+        nxt = target.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            target[part] = nxt
+        target = nxt
+    target[parts[-1]] = value
+
+
+class RequestBuilder:
+    """Builds validated :class:`Request` objects from lines, dicts and strings."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self._params = dict(options.params)
+
+    # -- entry points --------------------------------------------------------------
+    def from_line(self, text: str, *, line: int, text_mode: bool = False) -> Request:
+        """Parse one input line (without its newline). Raises :class:`InputError`."""
+        if text_mode:
+            return self.from_prompt(text.strip(), line=line)
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as err:
+            raise InputError(
+                f"not valid JSON ({err.args[0] if err.args else err})", line=line
+            ) from None
+        if isinstance(data, str):
+            return self.from_prompt(data, line=line)
+        if not isinstance(data, dict):
+            raise InputError(
+                f"expected a JSON object or string, got {type(data).__name__}", line=line
+            )
+        return self.from_dict(data, line=line)
+
+    def from_item(self, item: object, *, line: int) -> Request:
+        """A library-API item: a prompt string, a dict (batch line or prompt row), a Request."""
+        if isinstance(item, Request):
+            if item.line is None:
+                item.line = line
+            return item
+        if isinstance(item, str):
+            return self.from_prompt(item, line=line)
+        if isinstance(item, Mapping):
+            return self.from_dict(dict(item), line=line)
+        raise InputError(f"cannot make a request from {type(item).__name__}", line=line)
+
+    def from_dict(self, data: dict[str, Any], *, line: int) -> Request:
+        if "body" in data:
+            return self._batch_line(data, line)
+        if "prompt" in data or "messages" in data:
+            return self._prompt_row(data, line)
+        keys = ", ".join(sorted(data)[:6]) or "none"
+        raise InputError(
+            f"object has no 'body' (Batch API line) nor 'prompt'/'messages' (keys: {keys})",
+            line=line,
+        )
+
+    def from_prompt(self, prompt: str, *, line: int, custom_id: str | None = None) -> Request:
+        if not prompt:
+            raise InputError("empty prompt", line=line)
+        return self._build(custom_id or f"line-{line}", line, prompt=prompt)
+
+    # -- the formats -----------------------------------------------------------------
+    def _batch_line(self, data: dict[str, Any], line: int) -> Request:
+        custom_id = data.get("custom_id")
+        if custom_id is None:
+            custom_id = f"line-{line}"
+        elif not isinstance(custom_id, str) or not custom_id:
+            raise InputError("custom_id must be a non-empty string", line=line)
+        method = data.get("method", "POST")
+        if not isinstance(method, str) or method.upper() != "POST":
+            raise InputError(f"method must be POST, got {method!r}", line=line)
+        url = data.get("url", self.options.path)
+        if not isinstance(url, str) or not url.startswith("/"):
+            raise InputError(
+                f"url must be a path such as /v1/chat/completions, got {url!r}", line=line
+            )
+        path = url if url.startswith("/v1/") else "/v1" + url
+        if path not in SUPPORTED_URLS:
+            raise InputError(
+                f"unsupported url {url!r} (use one of {', '.join(sorted(API_PATHS.values()))})",
+                line=line,
+            )
+        body = data.get("body")
+        if not isinstance(body, dict):
+            raise InputError("body must be a JSON object", line=line)
+        if not isinstance(body.get("model"), str):
+            if self.options.model is None:
+                raise InputError("body has no model (add one or pass --model)", line=line)
+            body = {"model": self.options.model, **body}
+        return Request(custom_id=custom_id, body=body, url=path, line=line)
+
+    def _prompt_row(self, data: dict[str, Any], line: int) -> Request:
+        raw_id = data.get("custom_id", data.get("id"))
+        if raw_id is not None and not isinstance(raw_id, str | int):
+            raise InputError("id must be a string or an integer", line=line)
+        custom_id = str(raw_id) if raw_id is not None else f"line-{line}"
+        model = data.get("model")
+        if model is not None and not isinstance(model, str):
+            raise InputError("model must be a string", line=line)
+        system = data.get("system")
+        if system is not None and not isinstance(system, str):
+            raise InputError("system must be a string", line=line)
+        if "messages" in data:
+            messages = data["messages"]
+            if not isinstance(messages, list) or not messages:
+                raise InputError("messages must be a non-empty list", line=line)
+            for i, message in enumerate(messages):
+                if not isinstance(message, dict) or "role" not in message:
+                    raise InputError(f"messages[{i}] must be an object with a role", line=line)
+            return self._build(custom_id, line, messages=messages, model=model, system=system)
+        prompt = data["prompt"]
+        if not isinstance(prompt, str) or not prompt:
+            raise InputError("prompt must be a non-empty string", line=line)
+        return self._build(custom_id, line, prompt=prompt, model=model, system=system)
+
+    def _build(
+        self,
+        custom_id: str,
+        line: int,
+        *,
+        prompt: str | None = None,
+        messages: list[Any] | None = None,
+        model: str | None = None,
+        system: str | None = None,
+    ) -> Request:
+        model = model or self.options.model
+        if model is None:
+            raise ConfigError(f"line {line}: prompt rows need a model: pass --model (or model=...)")
+        system = system if system is not None else self.options.system
+        api = self.options.api
+        body: dict[str, Any] = {"model": model}
+        if api == "chat":
+            msgs: list[Any] = [{"role": "system", "content": system}] if system else []
+            msgs.extend(messages if messages is not None else [{"role": "user", "content": prompt}])
+            body["messages"] = msgs
+        elif api == "responses":
+            body["input"] = messages if messages is not None else prompt
+            if system:
+                body["instructions"] = system
+        else:  # embeddings
+            if prompt is None:
+                raise InputError("embeddings need a prompt string, not messages", line=line)
+            body["input"] = prompt
+        for key, value in self._params.items():
+            if api == "responses" and key == "reasoning_effort":
+                _set_dotted(body, "reasoning.effort", value)
+            else:
+                _set_dotted(body, key, value)
+        return Request(custom_id=custom_id, body=body, url=self.options.path, line=line)

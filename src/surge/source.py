@@ -1,0 +1,105 @@
+"""Stream input items, one at a time, with constant memory.
+
+    async for item in read_lines("requests.jsonl", builder):
+        ...   # a Request, or an InputError naming its line
+
+``-`` reads standard input. The file is read in ~64 KiB batches in a worker thread so a
+slow pipe never blocks the event loop, and nothing but the current batch is held.
+The format is decided by the first non-blank line: ``{`` or ``"`` starts JSONL, anything
+else is plain text with one prompt per line. Blank lines are not requests and are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from pathlib import Path
+from typing import IO, Literal
+
+from .errors import InputError
+from .formats import RequestBuilder
+from .models import Request
+
+__all__ = ["InputFormat", "count_lines", "iter_items", "read_lines"]
+
+InputFormat = Literal["auto", "jsonl", "text"]
+
+_BATCH_BYTES = 1 << 16
+
+
+def count_lines(path: str | Path) -> int:
+    """Count non-blank lines without loading the file (1 MiB chunks)."""
+    lines = 0
+    blank = 0
+    last = b"\n"
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            lines += chunk.count(b"\n")
+            blank += chunk.count(b"\n\n")
+            last = chunk[-1:]
+    if last != b"\n":
+        lines += 1
+    return max(lines - blank, 0)
+
+
+async def read_lines(
+    path: str | Path,
+    builder: RequestBuilder,
+    *,
+    input_format: InputFormat = "auto",
+) -> AsyncIterator[Request | InputError]:
+    """Requests from a file (or ``-`` for stdin), in order."""
+    if str(path) == "-":
+        stream: IO[bytes] = sys.stdin.buffer
+        close = False
+    else:
+        stream = open(path, "rb")  # noqa: SIM115 - closed in finally below
+        close = True
+    text_mode: bool | None = {"auto": None, "jsonl": False, "text": True}[input_format]
+    line_no = 0
+    try:
+        while True:
+            batch = await asyncio.to_thread(stream.readlines, _BATCH_BYTES)
+            if not batch:
+                return
+            for raw in batch:
+                line_no += 1
+                try:
+                    text = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as err:
+                    yield InputError(f"not valid UTF-8 (byte {err.start})", line=line_no)
+                    continue
+                stripped = text.strip()
+                if not stripped:
+                    continue
+                if text_mode is None:
+                    text_mode = not stripped.startswith(("{", '"'))
+                try:
+                    yield builder.from_line(text, line=line_no, text_mode=text_mode)
+                except InputError as err:
+                    yield err
+    finally:
+        if close:
+            stream.close()
+
+
+async def iter_items(
+    items: Iterable[object] | AsyncIterable[object], builder: RequestBuilder
+) -> AsyncIterator[Request | InputError]:
+    """Requests from library inputs: strings, dicts, Request objects (sync or async)."""
+    index = 0
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            index += 1
+            try:
+                yield builder.from_item(item, line=index)
+            except InputError as err:
+                yield err
+    else:
+        for item in items:
+            index += 1
+            try:
+                yield builder.from_item(item, line=index)
+            except InputError as err:
+                yield err
