@@ -1,0 +1,234 @@
+"""The ``surge`` command line: a thin edge over the async library.
+
+    surge run prompts.txt -o results.jsonl --model gpt-4.1-mini --concurrency 200 --rpm 3000
+    surge run batch_requests.jsonl -o results.jsonl          # OpenAI Batch API format
+    surge demo                                               # no key needed
+    surge sim --port 8000 --latency 0.5 --rpm 600            # the simulator, for testing
+
+Exit codes of ``surge run``: 0 every request succeeded; 1 some requests failed or some
+input lines were invalid (each is recorded in the output); 2 usage or configuration
+error; 130 interrupted (the output is valid and the printed command resumes it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import shlex
+import sys
+from typing import Any
+
+import click
+
+from . import _constants as C
+from .errors import ConfigError, SurgeError
+
+__all__ = ["cli", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Subcommands that live in other modules are imported only when used, so `surge run`
+# starts fast and never loads the simulator or the demo.
+_LAZY = {
+    "sim": ("surge.sim.cli", "sim_command"),
+    "demo": ("surge.demo", "demo_command"),
+    "bench": ("surge.bench", "bench_command"),
+}
+
+
+class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *_LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _LAZY:
+            module, attr = _LAZY[name]
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="surge")
+def cli() -> None:
+    """Run many LLM API requests concurrently, at the rate limit, losing nothing."""
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def run_async(coro: Any) -> Any:
+    """Run a CLI coroutine on uvloop when installed (faster), else asyncio's loop."""
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        return runner.run(coro)
+
+
+def _resume_command() -> str:
+    """The command line that resumes this run, without any secret in it."""
+    args: list[str] = []
+    skip = False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg == "--api-key":
+            skip = True
+            continue
+        if arg.startswith("--api-key="):
+            continue
+        args.append(arg)
+    return "surge " + shlex.join(args)
+
+
+@cli.command("run")
+@click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output JSONL (Batch API output format). Existing results are kept and skipped.",
+)
+@click.option("--model", help="Model for prompt lines (Batch API lines carry their own).")
+@click.option("--system", help="System prompt for prompt lines.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Body parameter for prompt lines, e.g. temperature=0 (repeatable).",
+)
+@click.option(
+    "--api",
+    type=click.Choice(["chat", "responses", "embeddings"]),
+    default="chat",
+    show_default=True,
+    help="Endpoint for prompt lines.",
+)
+@click.option(
+    "--input-format",
+    type=click.Choice(["auto", "jsonl", "text"]),
+    default="auto",
+    show_default=True,
+    help="auto: JSONL if the first line starts with '{'.",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=C.DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Requests in flight at most.",
+)
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute.")
+@click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute.")
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=C.DEFAULT_MAX_RETRIES,
+    show_default=True,
+    help="Retries of transient failures (429, 5xx, timeouts).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=C.DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds one attempt may take, end to end.",
+)
+@click.option("--ordered", is_flag=True, help="Write results in input order.")
+@click.option("--retry-failed", is_flag=True, help="Also re-send requests that ended in error.")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", help="API base URL [env: OPENAI_BASE_URL].")
+@click.option("--api-key", envvar="OPENAI_API_KEY", help="API key [env: OPENAI_API_KEY].")
+@click.option(
+    "--progress",
+    "progress_mode",
+    type=click.Choice(["auto", "rich", "plain", "none"]),
+    default="auto",
+    show_default=True,
+    help="Progress display on stderr.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
+@click.option("-v", "--verbose", count=True, help="Log retries and limiter waits (-vv: debug).")
+def run_command(
+    input_path: str,
+    output: str,
+    model: str | None,
+    system: str | None,
+    params: tuple[str, ...],
+    api: str,
+    input_format: str,
+    concurrency: int,
+    rpm: float | None,
+    tpm: float | None,
+    max_retries: int,
+    timeout: float,
+    ordered: bool,
+    retry_failed: bool,
+    base_url: str | None,
+    api_key: str | None,
+    progress_mode: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
+    """Send every request in INPUT and write one result line per request to OUTPUT.
+
+    INPUT is OpenAI Batch API request JSONL, JSONL with "prompt"/"messages" (and an
+    optional "id"), or plain text with one prompt per line; "-" reads stdin. Killed or
+    interrupted, the same command resumes where it stopped.
+    """
+    from .runner import RunRequest, execute_run
+
+    _configure_logging(verbose)
+    try:
+        request = RunRequest.build(
+            input_path=input_path,
+            output=output,
+            model=model,
+            system=system,
+            params=params,
+            api=api,
+            input_format=input_format,
+            concurrency=concurrency,
+            rpm=rpm,
+            tpm=tpm,
+            max_retries=max_retries,
+            timeout=timeout,
+            ordered=ordered,
+            retry_failed=retry_failed,
+            base_url=base_url,
+            api_key=api_key,
+            progress_mode="none" if quiet else progress_mode,
+            summary=not quiet,
+        )
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+    code = execute_run(request, resume_command=_resume_command(), run=run_async)
+    sys.exit(code)
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="surge", standalone_mode=True)
+    except SurgeError as err:
+        click.echo(f"surge: error: {err}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
