@@ -11,6 +11,7 @@ compatible servers send plain seconds (``"0.5"``) or epoch seconds. All are acce
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ def parse_duration(raw: str | None, *, now_epoch: float | None = None) -> float 
     except ValueError:
         pass
     else:
+        if not math.isfinite(value):
+            return None
         if value >= _EPOCH_THRESHOLD:
             return max(0.0, value - now_epoch) if now_epoch is not None else None
         return max(0.0, value)
@@ -52,9 +55,10 @@ def _number(raw: str | None) -> float | None:
     if raw is None:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,9 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 
 def backoff_delay(policy: RetryPolicy, retries_so_far: int, rand: float) -> float:
     """Exponential backoff with jitter: ``initial * 2**n`` capped, times 0.75..1.0."""
-    base = min(policy.max_delay, policy.initial_delay * (2.0**retries_so_far))
+    # Capping the exponent keeps 2.0**n finite (it overflows past n=1023) for huge
+    # max_retries; 2**64 times any sane initial delay is far beyond max_delay anyway.
+    base = min(policy.max_delay, policy.initial_delay * (2.0 ** min(retries_so_far, 64)))
     return base * (0.75 + 0.25 * rand)
 
 
