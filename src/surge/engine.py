@@ -291,16 +291,18 @@ class Engine:
             headers = {**headers, "X-Client-Request-Id": request.custom_id}
         url = self._url(request.url)
         timeout = settings.timeout.total
-        started = time.monotonic()
+        started = 0.0  # set when the first attempt leaves: limiter waits are not latency
         attempt = 0
         while True:
             attempt += 1
             tokens = self._estimate(request) if getattr(limiter, "tracks_tokens", True) else 0
             await limiter.acquire(tokens)
-            if self._stopping.is_set() and attempt > 1:
+            if self._stopping.is_set():
                 limiter.release()
                 limiter.settle(tokens, 0)
                 return None
+            if attempt == 1:
+                started = time.monotonic()
             stats.in_flight += 1
             stats.attempts += 1
             if self.listeners:
