@@ -329,15 +329,20 @@ class Engine:
                 limiter.settle(tokens, 0)  # a refused request costs no quota
             else:
                 limiter.settle(tokens, tokens)
+            error = _error_from_response(raw, parsed) if raw is not None else None
             decision = decide(
                 settings.retry,
                 attempt=attempt,
                 status=status,
                 headers=raw.headers if raw is not None else None,
                 rand=self._rng.random(),
+                error_code=error.code if error else None,
+                error_message=error.message if error else None,
             )
-            if status == 429 and decision.server_delay:
-                limiter.pause(decision.server_delay)
+            if status == 429 and decision.retry:
+                # One 429 means the quota is spent for everyone: stop all new requests
+                # for as long as the server asked (or the backoff), not just this one.
+                limiter.pause(decision.delay)
             reason = (
                 f"HTTP {status}" if status is not None else (failure.code if failure else "error")
             )
@@ -370,7 +375,7 @@ class Engine:
                     status_code=raw.status,
                     body=parsed,
                     request_id=raw.headers.get("x-request-id"),
-                    error=_error_from_response(raw, parsed),
+                    error=error,
                     attempts=attempt,
                     latency=latency,
                 )

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from . import _constants as C
 from .config import RetryPolicy
 
-__all__ = ["RetryDecision", "backoff_delay", "decide", "retry_after_seconds"]
+__all__ = [
+    "RetryDecision",
+    "backoff_delay",
+    "decide",
+    "is_permanent_429",
+    "retry_after_seconds",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,13 @@ def is_transient_status(policy: RetryPolicy, status: int) -> bool:
     return status in policy.retry_statuses or (500 <= status < 600 and status != 501)
 
 
+def is_permanent_429(error_code: str | None, error_message: str | None) -> bool:
+    """A 429 that no amount of waiting fixes (out of credit, or request over the limit)."""
+    if error_code in {"insufficient_quota", "billing_hard_limit_reached"}:
+        return True
+    return bool(error_message) and "request too large" in (error_message or "").lower()
+
+
 def decide(
     policy: RetryPolicy,
     *,
@@ -64,12 +77,16 @@ def decide(
     status: int | None,
     headers: Mapping[str, str] | None = None,
     rand: float = 1.0,
+    error_code: str | None = None,
+    error_message: str | None = None,
 ) -> RetryDecision:
     """Decide whether attempt number ``attempt`` (1-based) is retried, and after how long.
 
     ``status`` is the HTTP status, or ``None`` for a transport failure (connection error,
     reset, timeout), which is always transient. A server's ``x-should-retry`` header wins
-    over the status table, as in the official SDK.
+    over the status table, as in the official SDK. Some 429s are not transient:
+    ``insufficient_quota`` (billing) and "Request too large" (bigger than the whole
+    token limit) fail at once, since waiting cannot fix them.
     """
     headers = headers or {}
     if attempt > policy.max_retries:
@@ -78,6 +95,8 @@ def decide(
     if should == "false":
         return RetryDecision(retry=False)
     if status is not None and should != "true" and not is_transient_status(policy, status):
+        return RetryDecision(retry=False)
+    if status == 429 and is_permanent_429(error_code, error_message):
         return RetryDecision(retry=False)
     server_delay = retry_after_seconds(headers)
     backoff = backoff_delay(policy, attempt - 1, rand)
