@@ -142,16 +142,22 @@ class RequestBuilder:
         body = data.get("body")
         if not isinstance(body, dict):
             raise InputError("body must be a JSON object", line=line)
-        if not isinstance(body.get("model"), str):
+        model = body.get("model")
+        if model is not None and not isinstance(model, str):
+            raise InputError("body.model must be a string", line=line)
+        if model is None:
             if self.options.model is None:
                 raise InputError("body has no model (add one or pass --model)", line=line)
-            body = {"model": self.options.model, **body}
+            # Spread first: an explicit "model": null must not override the run's model.
+            body = {**body, "model": self.options.model}
         return Request(custom_id=custom_id, body=body, url=path, line=line)
 
     def _prompt_row(self, data: dict[str, Any], line: int) -> Request:
         raw_id = data.get("custom_id", data.get("id"))
-        if raw_id is not None and not isinstance(raw_id, str | int):
-            raise InputError("id must be a string or an integer", line=line)
+        if raw_id is not None and (
+            isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == ""
+        ):
+            raise InputError("id must be a non-empty string or an integer", line=line)
         custom_id = str(raw_id) if raw_id is not None else f"line-{line}"
         model = data.get("model")
         if model is not None and not isinstance(model, str):

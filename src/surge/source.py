@@ -29,18 +29,11 @@ _BATCH_BYTES = 1 << 16
 
 
 def count_lines(path: str | Path) -> int:
-    """Count non-blank lines without loading the file (1 MiB chunks)."""
-    lines = 0
-    blank = 0
-    last = b"\n"
+    """Count the lines :func:`read_lines` will yield (non-blank), streaming the file."""
+    # Line by line, with the same notion of "blank" as read_lines: counting b"\n\n" pairs
+    # missed runs of blank lines, a leading blank line and whitespace-only/CRLF blanks.
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            lines += chunk.count(b"\n")
-            blank += chunk.count(b"\n\n")
-            last = chunk[-1:]
-    if last != b"\n":
-        lines += 1
-    return max(lines - blank, 0)
+        return sum(1 for raw in f if raw.strip())
 
 
 async def read_lines(
@@ -67,6 +60,9 @@ async def read_lines(
                 line_no += 1
                 try:
                     text = raw.decode("utf-8").rstrip("\r\n")
+                    if line_no == 1:
+                        # Editors on Windows save a BOM; it would make JSONL look like text.
+                        text = text.removeprefix("\ufeff")
                 except UnicodeDecodeError as err:
                     yield InputError(f"not valid UTF-8 (byte {err.start})", line=line_no)
                     continue

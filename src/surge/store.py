@@ -87,10 +87,12 @@ class JsonlStore:
         return finished
 
     def _scan(self) -> set[str]:
-        self._repair_torn_tail()
         finished: set[str] = set()
         failed_lines = 0
         try:
+            # Inside the try: an unreadable path (a directory, no permission) must
+            # surface as OutputError, not as a bare OSError from the repair.
+            self._repair_torn_tail()
             with open(self.path, "rb") as f:
                 for number, raw in enumerate(f, start=1):
                     try:

@@ -29,7 +29,8 @@ _PER_REQUEST = 3
 
 def encoding_for_model(model: str | None) -> str:
     """The vocabulary a model uses; older GPT-3.5/4 models use cl100k, the rest o200k."""
-    name = (model or "").lower()
+    # Fine-tuned models ("ft:gpt-3.5-turbo:org::id") use their base model's vocabulary.
+    name = (model or "").lower().removeprefix("ft:")
     if name.startswith(("gpt-3.5", "gpt-4-", "text-embedding")) or name == "gpt-4":
         return "cl100k_base"
     return "o200k_base"

@@ -1,0 +1,442 @@
+"""The rate limiter: GCRA cells with an explicit ``now``, and the adaptive limiter on a fake clock.
+
+The fake clock never sleeps for real: ``FakeTime.sleep`` parks the caller on a timer and
+``FakeTime.run`` jumps the clock to the earliest timer, so a minute of limiting takes
+microseconds and every start time is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+
+from surge import _constants as C
+from surge.limiter import AdaptiveLimiter, Cell
+
+START = 1000.0
+HEADROOM = C.LIMIT_HEADROOM
+
+
+class FakeTime:
+    """A clock plus a ``sleep`` that advances it; records every sleep."""
+
+    def __init__(self, start: float = START) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._timers, (self.now + seconds, next(self._seq), fut))
+        await fut
+
+    async def _settle(self) -> None:
+        for _ in range(10):  # let woken tasks run up to their next sleep
+            await asyncio.sleep(0)
+
+    async def run(self, *coros: Awaitable[Any]) -> list[Any]:
+        tasks = [asyncio.ensure_future(c) for c in coros]
+        await self._settle()
+        while not all(t.done() for t in tasks):
+            assert self._timers, "tasks blocked on something other than the fake clock"
+            when, _, fut = heapq.heappop(self._timers)
+            self.now = max(self.now, when)
+            fut.set_result(None)
+            await self._settle()
+        return [t.result() for t in tasks]
+
+    def advance(self, seconds: float) -> None:
+        assert not self._timers
+        self.now += seconds
+
+
+def make(time: FakeTime, rpm: float | None = None, tpm: float | None = None) -> AdaptiveLimiter:
+    return AdaptiveLimiter(rpm=rpm, tpm=tpm, clock=time, sleep=time.sleep)
+
+
+async def start_times(
+    time: FakeTime, limiter: AdaptiveLimiter, n: int, tokens: int = 0
+) -> list[float]:
+    """``n`` concurrent acquires; the (sorted) times at which each got its slot."""
+    starts: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire(tokens)
+        starts.append(time.now)
+
+    await time.run(*(one() for _ in range(n)))
+    return sorted(starts)
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+# -- Cell: pure bookkeeping with an explicit now ---------------------------------------
+
+
+def test_cell_reserve_spacing_is_one_over_rate() -> None:
+    cell = Cell(rate=10.0, burst_seconds=0.0)
+    waits = [cell.reserve(1, now=0.0) for _ in range(5)]
+    # tolerance is one unit's spacing (0.1 s), so the first goes at once.
+    assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+
+
+@pytest.mark.parametrize(
+    ("rate", "burst", "immediate"),
+    [
+        (10.0, 0.25, 2),  # 0.25 s of a 10/s rate: two at once, the third waits
+        (100.0, 0.25, 25),
+        (1.0, 0.25, 1),  # below 4/s the tolerance is one spacing: still one at once
+        (0.5, 0.25, 1),
+        (40.0, 0.5, 20),
+    ],
+)
+def test_cell_burst_tolerance(rate: float, burst: float, immediate: int) -> None:
+    cell = Cell(rate=rate, burst_seconds=burst)
+    waits = [cell.reserve(1, now=0.0) for _ in range(immediate + 3)]
+    assert all(w < 1e-9 for w in waits[:immediate])
+    assert all(w > 1e-9 for w in waits[immediate:])
+
+
+def test_cell_idle_time_does_not_accumulate_credit() -> None:
+    cell = Cell(rate=10.0, burst_seconds=0.25)
+    cell.reserve(1, now=0.0)
+    waits = [cell.reserve(1, now=100.0) for _ in range(4)]
+    assert waits == pytest.approx([0.0, 0.0, 0.05, 0.15])
+
+
+def test_cell_weighted_reservation() -> None:
+    cell = Cell(rate=1000.0, burst_seconds=0.25)  # 60k tokens/min
+    assert cell.reserve(200, now=0.0) == 0.0
+    assert cell.reserve(100, now=0.0) == pytest.approx(0.05)
+    assert cell.available(now=0.0) == 0.0
+
+
+def test_cell_refund_gives_the_units_back() -> None:
+    cell = Cell(rate=10.0, burst_seconds=0.25)
+    for _ in range(5):
+        cell.reserve(1, now=0.0)  # 2.5 units over the burst: in debt
+    assert cell.available(now=0.0) == 0.0
+    cell.refund(3)
+    assert cell.available(now=0.0) == pytest.approx(0.5)
+    assert cell.reserve(1, now=0.0) == pytest.approx(0.05)  # half a unit short
+    # A negative refund (the request cost more than reserved) takes units away.
+    tat = cell.tat
+    cell.refund(-2)
+    assert cell.tat == pytest.approx(tat + 0.2)
+
+
+def test_cell_refund_of_idle_cell_grants_no_extra_burst() -> None:
+    cell = Cell(rate=10.0, burst_seconds=0.25)
+    cell.refund(100)
+    assert cell.available(now=0.0) == pytest.approx(2.5)
+    assert [cell.reserve(1, now=0.0) for _ in range(3)] == pytest.approx([0.0, 0.0, 0.05])
+
+
+def test_cell_shift_delays_the_schedule() -> None:
+    cell = Cell(rate=10.0, burst_seconds=0.0)
+    cell.reserve(1, now=0.0)
+    cell.shift(2.0)
+    assert cell.reserve(1, now=0.0) == pytest.approx(2.1)
+
+
+@pytest.mark.parametrize(
+    ("units", "available"),
+    [(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (-5.0, 0.0), (100.0, 2.5)],  # never raises it
+)
+def test_cell_cap_available(units: float, available: float) -> None:
+    cell = Cell(rate=10.0, burst_seconds=0.25)
+    cell.cap_available(units, now=5.0)
+    assert cell.available(now=5.0) == pytest.approx(available)
+
+
+def test_cell_set_rate_keeps_backlog_in_units() -> None:
+    cell = Cell(rate=10.0, burst_seconds=0.0)
+    for _ in range(10):
+        cell.reserve(1, now=0.0)  # 10 units booked: tat = 1.0
+    cell.set_rate(5.0, now=0.0)
+    assert cell.tat == pytest.approx(2.0)  # the same 10 units at the new rate
+    assert cell.reserve(1, now=0.0) == pytest.approx(2.0)
+
+
+def test_cell_set_rate_on_idle_cell() -> None:
+    cell = Cell(rate=10.0, burst_seconds=0.0)
+    cell.set_rate(1.0, now=50.0)
+    assert cell.rate == 1.0
+    assert [cell.reserve(1, now=50.0) for _ in range(3)] == pytest.approx([0.0, 1.0, 2.0])
+
+
+def test_cell_repr_is_per_minute() -> None:
+    assert repr(Cell(rate=10.0)) == "Cell(rate=600/min)"
+
+
+# -- AdaptiveLimiter on a fake clock -------------------------------------------------------
+
+
+async def test_no_limits_never_sleeps() -> None:
+    time = FakeTime()
+    limiter = make(time)
+    starts = await start_times(time, limiter, 500, tokens=10_000)
+    assert time.sleeps == []
+    assert starts == [START] * 500
+    assert limiter.waits == 0
+    assert not limiter.tracks_tokens
+
+
+@pytest.mark.parametrize("rpm", [60, 600, 6000])
+async def test_configured_rpm_spaces_requests(rpm: int) -> None:
+    time = FakeTime()
+    limiter = make(time, rpm=rpm)
+    starts = await start_times(time, limiter, 40)
+    spacing = 60.0 / rpm / HEADROOM
+    burst = int(max(C.LIMIT_BURST_SECONDS, spacing) / spacing)  # allowed at once
+    assert starts[:burst] == [START] * burst
+    # After the burst, requests come exactly one spacing apart.
+    assert gaps(starts[burst:]) == pytest.approx([spacing] * (40 - burst - 1))
+    assert starts[-1] - START <= 40 * spacing
+
+
+async def test_tpm_spaces_by_tokens() -> None:
+    time = FakeTime()
+    limiter = make(time, tpm=60_000)
+    assert limiter.tracks_tokens
+    starts = await start_times(time, limiter, 10, tokens=100)
+    rate = 60_000 / 60 * HEADROOM  # tokens per second
+    assert gaps(starts[3:]) == pytest.approx([100 / rate] * 6)
+
+
+async def test_zero_tokens_skip_the_token_limit() -> None:
+    time = FakeTime()
+    limiter = make(time, tpm=60)
+    await start_times(time, limiter, 20, tokens=0)
+    assert time.sleeps == []
+
+
+async def test_learned_limit_lowers_the_rate() -> None:
+    time = FakeTime()
+    limiter = make(time, rpm=6000)
+    limiter.observe({"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "59"})
+    starts = await start_times(time, limiter, 5)
+    assert gaps(starts) == pytest.approx([1 / HEADROOM] * 4)
+
+
+async def test_learned_limit_above_configured_changes_nothing() -> None:
+    time = FakeTime()
+    limiter = make(time, rpm=60)
+    limiter.observe(
+        {"x-ratelimit-limit-requests": "6000", "x-ratelimit-remaining-requests": "5999"}
+    )
+    starts = await start_times(time, limiter, 5)
+    assert gaps(starts) == pytest.approx([1 / HEADROOM] * 4)
+
+
+async def test_learned_limit_without_configuration_creates_limits() -> None:
+    time = FakeTime()
+    limiter = make(time)
+    limiter.observe({"x-ratelimit-limit-tokens": "6000", "x-ratelimit-remaining-tokens": "6000"})
+    assert limiter.tracks_tokens
+    assert limiter.requests is None
+    starts = await start_times(time, limiter, 4, tokens=100)
+    assert gaps(starts[1:]) == pytest.approx([1 / HEADROOM] * 2)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-ratelimit-limit-requests": "0", "x-ratelimit-remaining-requests": "0"},
+        {"x-ratelimit-limit-requests": "garbage"},
+    ],
+)
+async def test_useless_headers_change_nothing(headers: dict[str, str]) -> None:
+    time = FakeTime()
+    limiter = make(time)
+    limiter.observe(headers)
+    assert limiter.requests is None and limiter.tokens is None
+    await start_times(time, limiter, 50)
+    assert time.sleeps == []
+
+
+async def test_pause_delays_the_next_acquire() -> None:
+    time = FakeTime()
+    limiter = make(time)
+    limiter.pause(2.5)
+    starts = await start_times(time, limiter, 1)
+    assert starts == [START + 2.5]
+    # Once the pause is over, nothing waits.
+    time.sleeps.clear()
+    assert await start_times(time, limiter, 3) == [START + 2.5] * 3
+    assert time.sleeps == []
+
+
+async def test_shorter_pause_does_not_cut_a_longer_one() -> None:
+    time = FakeTime()
+    limiter = make(time)
+    limiter.pause(5.0)
+    limiter.pause(1.0)
+    assert await start_times(time, limiter, 1) == [START + 5.0]
+
+
+async def test_pause_shifts_waiters_already_sleeping() -> None:
+    time = FakeTime()
+    limiter = make(time, rpm=60)  # one per ~1.01 s
+    starts: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire(0)
+        starts.append(time.now)
+
+    async def pauser() -> None:
+        await time.sleep(0.5)
+        limiter.pause(3.0)  # a 429 at t+0.5: every slot moves back 3 s
+
+    await time.run(one(), one(), one(), pauser())
+    spacing = 1 / HEADROOM
+    assert sorted(starts) == pytest.approx(
+        [START, START + spacing + 3.0, START + 2 * spacing + 3.0]
+    )
+
+
+async def test_pause_extended_while_waiting() -> None:
+    time = FakeTime()
+    limiter = make(time)
+    starts: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire(0)
+        starts.append(time.now)
+
+    async def pauser() -> None:
+        await time.sleep(1.0)
+        limiter.pause(4.0)  # now paused until START + 5
+
+    limiter.pause(2.0)
+    await time.run(one(), pauser())
+    assert starts == [pytest.approx(START + 5.0)]
+
+
+@pytest.mark.xfail(
+    reason="limiter: waiters that acquire during a pause all wake at its end together "
+    "(Cell.shift moves an idle cell's past tat, which has no effect), so a 429 pause "
+    "turns into a burst of every worker at once instead of a paced restart",
+    strict=True,
+)
+async def test_pause_on_idle_limiter_resumes_at_the_configured_pace() -> None:
+    fresh = FakeTime()
+    expected = await start_times(fresh, make(fresh, rpm=600), 10)
+    time = FakeTime()
+    limiter = make(time, rpm=600)
+    limiter.pause(5.0)
+    starts = await start_times(time, limiter, 10)
+    # A pause delays the schedule; it must not compress it.
+    assert starts == pytest.approx([t + 5.0 for t in expected])
+
+
+async def test_settle_refunds_unused_tokens() -> None:
+    time = FakeTime()
+    limiter = make(time, tpm=60_000)  # ~990 tokens/s
+    await start_times(time, limiter, 1, tokens=5_000)
+    t0 = time.now
+    limiter.settle(reserved=5_000, actual=100)
+    assert limiter.in_flight_tokens == 0
+    starts = await start_times(time, limiter, 1, tokens=100)
+    # With the refund the next request goes (almost) at once, not ~5 s later.
+    assert starts[0] - t0 < 0.5
+
+
+async def test_settle_charges_extra_when_actual_exceeds_reserved() -> None:
+    time = FakeTime()
+    limiter = make(time, tpm=60_000)
+    await start_times(time, limiter, 1, tokens=100)
+    limiter.settle(reserved=100, actual=3_100)
+    t0 = time.now
+    starts = await start_times(time, limiter, 1, tokens=100)
+    assert starts[0] - t0 == pytest.approx(3_000 / (1000 * HEADROOM), abs=0.3)
+
+
+async def test_in_flight_accounting() -> None:
+    time = FakeTime()
+    limiter = make(time, tpm=60_000)
+    await start_times(time, limiter, 3, tokens=10)
+    assert (limiter.in_flight, limiter.in_flight_tokens) == (3, 30)
+    limiter.release()
+    limiter.settle(10, 10)
+    assert (limiter.in_flight, limiter.in_flight_tokens) == (2, 20)
+
+
+async def test_low_remaining_requests_slows_down() -> None:
+    headers = {
+        "x-ratelimit-limit-requests": "600",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "6s",
+    }
+    relaxed_time = FakeTime()
+    relaxed = make(relaxed_time, rpm=600)
+    relaxed.observe({**headers, "x-ratelimit-remaining-requests": "500"})
+    relaxed_starts = await start_times(relaxed_time, relaxed, 3)
+
+    time = FakeTime()
+    limiter = make(time, rpm=600)
+    limiter.observe(headers)
+    starts = await start_times(time, limiter, 3)
+    assert relaxed_starts[0] == START  # plenty left: the burst is allowed
+    assert starts[0] > START  # nothing left: no burst, the first request waits
+    assert all(s > r for s, r in zip(starts, relaxed_starts, strict=True))
+
+
+async def test_remaining_far_from_the_edge_is_ignored() -> None:
+    time = FakeTime()
+    limiter = make(time, rpm=600)
+    limiter.observe({"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "300"})
+    assert await start_times(time, limiter, 2) == [START, START]
+
+
+@pytest.mark.xfail(
+    reason="limiter: x-ratelimit-reset-* is parsed but never used; with remaining=0 the "
+    "next request waits one spacing (~0.1 s), not until the quota resets "
+    "(_constants.LOW_REMAINING_FRACTION promises to spread what is left until reset)",
+    strict=True,
+)
+async def test_exhausted_quota_waits_for_reset() -> None:
+    time = FakeTime()
+    limiter = make(time, rpm=600)
+    limiter.observe(
+        {
+            "x-ratelimit-limit-requests": "600",
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": "6s",
+        }
+    )
+    starts = await start_times(time, limiter, 1)
+    assert starts[0] - START >= 5.0
+
+
+async def test_low_remaining_tokens_counts_in_flight() -> None:
+    time = FakeTime()
+    limiter = make(time, tpm=600_000)  # burst ~2475 tokens
+    await start_times(time, limiter, 1, tokens=1_000)  # 1000 tokens in flight
+    limiter.observe({"x-ratelimit-limit-tokens": "600000", "x-ratelimit-remaining-tokens": "1500"})
+    assert limiter.tokens is not None
+    # 1500 remain on the server, 1000 of them are ours in flight: 500 usable.
+    assert limiter.tokens.available(time.now) == pytest.approx(500)
+
+
+def test_repr_shows_live_state() -> None:
+    time = FakeTime()
+    limiter = make(time, rpm=600)
+    limiter.pause(1.5)
+    text = repr(limiter)
+    assert "Cell(rate=594/min)" in text
+    assert "paused=1.50s" in text
+    assert "tokens=None" in text

@@ -1,0 +1,254 @@
+"""Streaming input files: format detection, blank lines, bad bytes, line numbers, counting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from surge import source
+from surge.config import RunOptions
+from surge.errors import ConfigError, InputError
+from surge.formats import RequestBuilder
+from surge.models import Request
+from surge.source import count_lines, iter_items, read_lines
+
+MODEL = "gpt-4.1-mini"
+
+
+def builder() -> RequestBuilder:
+    return RequestBuilder(RunOptions(model=MODEL))
+
+
+async def read(path: Path, **kwargs: Any) -> list[Request | InputError]:
+    return [item async for item in read_lines(path, builder(), **kwargs)]
+
+
+def summary(items: list[Request | InputError]) -> list[tuple[Any, ...]]:
+    """(line, custom_id, prompt) for requests, (line, reason) for errors."""
+    out: list[tuple[Any, ...]] = []
+    for item in items:
+        if isinstance(item, InputError):
+            out.append((item.line, item.reason))
+        else:
+            messages = item.body.get("messages") or [{}]
+            out.append((item.line, item.custom_id, messages[-1].get("content")))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # JSONL: decided by the first non-blank line.
+        (
+            b'{"id": "a", "prompt": "one"}\n{"prompt": "two"}\n',
+            [(1, "a", "one"), (2, "line-2", "two")],
+        ),
+        (
+            b'"a json string"\n"another"\n',
+            [(1, "line-1", "a json string"), (2, "line-2", "another")],
+        ),
+        (b'  {"prompt": "indented"}\n', [(1, "line-1", "indented")]),
+        # Plain text: one prompt per line, JSON-looking later lines are taken literally.
+        (
+            b'What is 2+2?\n{"prompt": "x"}\n',
+            [(1, "line-1", "What is 2+2?"), (2, "line-2", '{"prompt": "x"}')],
+        ),
+        # Blank lines are skipped but still counted for line numbers.
+        (
+            b'\n\n{"prompt": "a"}\n\n   \n\t\n{"prompt": "b"}\n\n',
+            [(3, "line-3", "a"), (7, "line-7", "b")],
+        ),
+        (b"first\n\n\nfourth\n", [(1, "line-1", "first"), (4, "line-4", "fourth")]),
+        # CRLF endings, and a last line without a newline.
+        (
+            b'{"prompt": "a"}\r\n\r\n{"prompt": "b"}\r\n{"prompt": "c"}',
+            [(1, "line-1", "a"), (3, "line-3", "b"), (4, "line-4", "c")],
+        ),
+        (b"hello\r\nworld\r\n", [(1, "line-1", "hello"), (2, "line-2", "world")]),
+        # A UTF-8 byte-order mark does not turn JSONL into text.
+        (b'\xef\xbb\xbf{"id": "a", "prompt": "x"}\n', [(1, "a", "x")]),
+        (b"\xef\xbb\xbfplain\n", [(1, "line-1", "plain")]),
+        # Non-ASCII text is fine.
+        ("Größe? 日本語 🎉\n".encode(), [(1, "line-1", "Größe? 日本語 🎉")]),
+        # Empty files have no requests.
+        (b"", []),
+        (b"\n\n  \n", []),
+    ],
+)
+async def test_read_lines(tmp_path: Path, data: bytes, expected: list[tuple[Any, ...]]) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(data)
+    assert summary(await read(path)) == expected
+
+
+async def test_bad_lines_become_errors_and_the_stream_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b'{"prompt": "ok"}\n'
+        b"{broken\n"
+        b'{"prompt": "caf\xe9"}\n'  # Latin-1, not UTF-8
+        b"[1]\n"
+        b'{"prompt": "still ok"}\n'
+    )
+    items = await read(path)
+    assert summary(items) == [
+        (1, "line-1", "ok"),
+        (2, items[1].reason if isinstance(items[1], InputError) else None),
+        (3, "not valid UTF-8 (byte 15)"),
+        (4, "expected a JSON object or string, got list"),
+        (5, "line-5", "still ok"),
+    ]
+    assert isinstance(items[1], InputError)
+    assert items[1].reason.startswith("not valid JSON")
+    assert str(items[2]) == "line 3: not valid UTF-8 (byte 15)"
+
+
+async def test_invalid_utf8_first_line_does_not_decide_the_format(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\xff\xfe junk\n" + b'{"prompt": "a"}\n')
+    items = await read(path)
+    assert summary(items) == [(1, "not valid UTF-8 (byte 0)"), (2, "line-2", "a")]
+
+
+@pytest.mark.parametrize(
+    ("input_format", "expected"),
+    [
+        ("auto", [(1, "line-1", "x")]),
+        ("jsonl", [(1, "line-1", "x")]),
+        ("text", [(1, "line-1", '{"prompt": "x"}')]),
+    ],
+)
+async def test_forced_formats(
+    tmp_path: Path, input_format: Any, expected: list[tuple[Any, ...]]
+) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"prompt": "x"}\n')
+    assert summary(await read(path, input_format=input_format)) == expected
+
+
+async def test_forced_jsonl_on_text_gives_errors(tmp_path: Path) -> None:
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"plain words\n")
+    [item] = await read(path, input_format="jsonl")
+    assert isinstance(item, InputError) and item.line == 1
+
+
+async def test_missing_model_stops_the_stream(tmp_path: Path) -> None:
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"hello\n")
+    with pytest.raises(ConfigError):
+        [x async for x in read_lines(path, RequestBuilder(RunOptions()))]
+
+
+async def test_file_is_closed_when_iteration_stops_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"a\nb\nc\n")
+    opened: list[Any] = []
+    real_open = open
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        f = real_open(*args, **kwargs)
+        opened.append(f)
+        return f
+
+    monkeypatch.setattr(source, "open", spy, raising=False)
+    stream = read_lines(path, builder())
+    await anext(stream)
+    await stream.aclose()
+    assert len(opened) == 1 and opened[0].closed
+
+
+async def test_streaming_does_not_read_the_whole_file_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.txt"
+    with open(path, "wb") as f:
+        f.writelines(b"prompt number %d\n" % i for i in range(200_000))
+    size = path.stat().st_size
+    read_bytes = 0
+    real_open = open
+
+    class Counting:
+        def __init__(self, f: Any) -> None:
+            self.f = f
+
+        def readlines(self, hint: int) -> list[bytes]:
+            nonlocal read_bytes
+            lines = self.f.readlines(hint)
+            read_bytes += sum(map(len, lines))
+            return lines
+
+        def close(self) -> None:
+            self.f.close()
+
+    monkeypatch.setattr(source, "open", lambda *a, **k: Counting(real_open(*a, **k)), raising=False)
+    stream = read_lines(path, builder())
+    first = await anext(stream)
+    assert isinstance(first, Request) and first.line == 1
+    assert read_bytes < size / 20  # one ~64 KiB batch of a ~3.6 MB file
+    await stream.aclose()
+
+
+@pytest.mark.parametrize(
+    ("data", "count"),
+    [
+        (b"", 0),
+        (b"a\n", 1),
+        (b"a", 1),  # no final newline
+        (b"a\nb", 2),
+        (b"a\nb\n", 2),
+        (b"a\n\nb\n", 2),
+        (b"a\n\n\nb\n", 2),  # a run of blank lines
+        (b"\na\n", 1),  # a leading blank line
+        (b"\n\n\n", 0),
+        (b"a\n  \n\t\nb\n", 2),  # whitespace-only lines are blank too
+        (b"a\r\n\r\nb\r\n", 2),  # CRLF blank lines
+        (b"\xff\n", 1),  # undecodable lines still become (error) results
+    ],
+)
+def test_count_lines(tmp_path: Path, data: bytes, count: int) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(data)
+    assert count_lines(path) == count
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"prompt": "a"}\n\n\n{"prompt": "b"}\r\n \n{"prompt": "c"}',
+        b"one\n\xff\n\n\nthree\n",
+        b"\n" * 5 + b"x\n" * 3,
+    ],
+)
+async def test_count_lines_matches_what_read_lines_yields(tmp_path: Path, data: bytes) -> None:
+    # The progress total must equal the number of results the run will produce.
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(data)
+    assert count_lines(path) == len(await read(path))
+
+
+def test_count_lines_streams_big_files(tmp_path: Path) -> None:
+    path = tmp_path / "big.txt"
+    with open(path, "wb") as f:
+        for _ in range(50):
+            f.write(b"x\n" * 10_000 + b"\n")
+    assert count_lines(path) == 500_000
+
+
+async def test_iter_items_sync_and_async() -> None:
+    items: list[object] = ["a", {"id": "b", "prompt": "b"}, 42]
+
+    async def agen() -> Any:
+        for item in items:
+            yield item
+
+    for source_items in (items, agen()):
+        out = [x async for x in iter_items(source_items, builder())]  # type: ignore[arg-type]
+        assert [x.line for x in out] == [1, 2, 3]
+        assert isinstance(out[0], Request) and out[0].custom_id == "line-1"
+        assert isinstance(out[1], Request) and out[1].custom_id == "b"
+        assert isinstance(out[2], InputError)
