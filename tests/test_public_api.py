@@ -1,0 +1,64 @@
+"""The public API is exactly ``surge.__all__``; changing it is a deliberate act."""
+
+from __future__ import annotations
+
+import importlib
+
+import surge
+
+PUBLIC = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "ConfigError",
+    "Endpoint",
+    "ErrorInfo",
+    "Event",
+    "InputError",
+    "Limits",
+    "Listener",
+    "OutputError",
+    "RateLimitError",
+    "Request",
+    "RequestError",
+    "RequestFinished",
+    "RequestRetrying",
+    "RequestStarted",
+    "Result",
+    "RetryPolicy",
+    "RunOptions",
+    "RunStats",
+    "SurgeError",
+    "Timeout",
+    "__version__",
+    "amap",
+    "as_completed",
+    "map",
+    "run_file",
+]
+
+
+def test_all_is_pinned_and_sorted() -> None:
+    assert surge.__all__ == PUBLIC
+    assert sorted(surge.__all__) == surge.__all__
+
+
+def test_everything_in_all_is_importable() -> None:
+    module = importlib.import_module("surge")
+    for name in surge.__all__:
+        assert getattr(module, name, None) is not None, name
+    namespace: dict[str, object] = {}
+    exec("from surge import *", namespace)
+    assert set(PUBLIC) - {"__version__"} <= set(namespace)
+
+
+def test_every_error_derives_from_the_root() -> None:
+    errors = [getattr(surge, n) for n in PUBLIC if n.endswith("Error")]
+    assert len(errors) == 9
+    assert all(issubclass(e, surge.SurgeError) for e in errors)
+    assert issubclass(surge.RateLimitError, surge.APIStatusError)
+    assert issubclass(surge.ConfigError, ValueError)
+
+
+def test_version_is_a_string() -> None:
+    assert isinstance(surge.__version__, str) and surge.__version__.count(".") == 2
