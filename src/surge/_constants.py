@@ -18,9 +18,10 @@ MAX_RETRY_AFTER = 120.0
 # Client-side limits run slightly under the configured/learned limit so that timer jitter
 # never pushes a request over a server's window edge.
 LIMIT_HEADROOM = 0.99
-# Burst a limiter allows, in seconds of its rate (small: a smooth stream suits every
-# server-side algorithm: token bucket, rolling window, per-second quantisation).
-LIMIT_BURST_SECONDS = 0.25
+# Burst a limiter allows, in seconds of its rate. None: a smooth stream suits every
+# server-side algorithm (token bucket, rolling window, per-second quantisation) and never
+# bursts into a quota another client or an earlier run already spent.
+LIMIT_BURST_SECONDS = 0.0
 
 # When the server's remaining quota falls below this fraction of its limit, surge spreads
 # what is left over the time until reset instead of spending it at once.

@@ -326,7 +326,7 @@ class Engine:
             parsed = self._parse_body(raw.body) if raw is not None else None
             if status == 429:
                 stats.rate_limited += 1
-                limiter.settle(tokens, 0)  # a refused request costs no quota
+                limiter.settle(tokens, 0, refused=True)  # a refused request costs no quota
             else:
                 limiter.settle(tokens, tokens)
             error = _error_from_response(raw, parsed) if raw is not None else None

@@ -10,6 +10,7 @@ Each limit is a GCRA ("virtual scheduling") cell: a reservation moves a theoreti
 arrival time forward by ``amount / rate``; a waiter sleeps exactly until its slot, so no
 task polls. Emission is smooth (a burst of only ``LIMIT_BURST_SECONDS`` of rate), which
 every server-side algorithm accepts: token buckets, rolling windows, per-second quanta.
+(No burst by default: a burst is exactly what 429s a server whose quota is already spent.)
 
 The limiter sits behind the :class:`RateLimiter` protocol so that a shared (multi-process
 or cluster) implementation can replace it without touching the engine.
@@ -40,7 +41,7 @@ class RateLimiter(Protocol):
 
     def observe(self, headers: Mapping[str, str]) -> None: ...
 
-    def settle(self, reserved: int, actual: int) -> None: ...
+    def settle(self, reserved: int, actual: int, *, refused: bool = False) -> None: ...
 
     def pause(self, seconds: float) -> None: ...
 
@@ -62,13 +63,15 @@ class Cell:
         self.tat = 0.0  # theoretical arrival time of the next unit
 
     def tolerance(self) -> float:
-        # Never less than one unit's spacing, so a rate below 4/s still allows one at once.
-        return max(self.burst, 1.0 / self.rate)
+        return self.burst
 
     def reserve(self, amount: float, now: float) -> float:
+        # "Pay after": a request may start once the previous ones are paid for, then its
+        # own cost pushes the next slot back. So the first request never waits for its
+        # own tokens, and a large request delays the ones after it, not itself.
         start = max(self.tat, now)
         self.tat = start + amount / self.rate
-        return max(0.0, self.tat - self.tolerance() - now)
+        return max(0.0, start - self.tolerance() - now)
 
     def refund(self, amount: float) -> None:
         self.tat -= amount / self.rate
@@ -82,8 +85,8 @@ class Cell:
 
     def cap_available(self, units: float, now: float) -> None:
         """Make sure no more than ``units`` can go before the cell refills."""
-        if units < self.available(now):
-            self.tat = now + self.tolerance() - max(units, 0.0) / self.rate
+        # Only ever later: moving the slot earlier would let queued waiters jump ahead.
+        self.tat = max(self.tat, now + self.tolerance() - units / self.rate)
 
     def set_rate(self, rate: float, now: float) -> None:
         if rate == self.rate:
@@ -179,11 +182,18 @@ class AdaptiveLimiter:
         """The attempt holding a slot has its answer (or failed)."""
         self.in_flight -= 1
 
-    def settle(self, reserved: int, actual: int) -> None:
-        """Replace a token reservation with the real cost once usage is known."""
+    def settle(self, reserved: int, actual: int, *, refused: bool = False) -> None:
+        """Replace a token reservation with the real cost once usage is known.
+
+        ``refused``: the server turned the request away (429) without counting it, so its
+        request slot is handed back too; otherwise every refusal would leave a hole in
+        the schedule and a burst of 429s would cost seconds of idle quota.
+        """
         self.in_flight_tokens -= reserved
         if self.tokens is not None and actual != reserved:
             self.tokens.refund(reserved - actual)
+        if refused and self.requests is not None:
+            self.requests.refund(1)
 
     def pause(self, seconds: float) -> None:
         """Stop every new request for ``seconds`` (a 429 with Retry-After)."""
