@@ -200,3 +200,35 @@ class Drain:
     @property
     def stderr(self) -> str:
         return "".join(self.err)
+
+
+def drain(sim: Simulator, requests: int, *, max_tokens: int | None = None) -> None:
+    """Use up the simulator's rate-limit quota with direct requests (not through surge).
+
+    The simulator's buckets start full (capacity = the per-minute limit), so a run that
+    starts on a fresh simulator would never meet a limit; a real account in use would.
+    """
+    import asyncio
+
+    import aiohttp
+
+    body: dict[str, Any] = {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "drain"}],
+    }
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+
+    async def go() -> None:
+        gate = asyncio.Semaphore(32)
+        async with aiohttp.ClientSession() as session:
+
+            async def one() -> None:
+                async with gate, session.post(
+                    sim.base_url + "/chat/completions", json=body
+                ) as resp:
+                    await resp.read()
+
+            await asyncio.gather(*(one() for _ in range(requests)))
+
+    asyncio.run(go())
