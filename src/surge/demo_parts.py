@@ -161,7 +161,7 @@ class Demo:
             mean = fmean(stats.latencies)
             alone = n * mean
             echo(
-                f"one at a time this would take ~{seconds(alone)} ({n:,} x {seconds(mean)} "
+                f"one at a time this would take ~{seconds(alone)} ({n:,} x {mean:.2f} s "
                 f"mean latency); surge took {seconds(stats.elapsed)}: "
                 f"{speedup(alone, stats.elapsed)} faster"
             )
