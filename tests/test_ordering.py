@@ -133,13 +133,6 @@ class _HeadOfLineTransport:
         pass
 
 
-@pytest.mark.xfail(
-    reason="engine: with --ordered, a graceful stop hangs when the reorder buffer is full: "
-    "the feeder waits in Reorderer.wait_for_room for a head-of-line request that the "
-    "stop abandoned (it was between retries), so run() never returns until a second signal",
-    raises=TimeoutError,
-    strict=True,
-)
 async def test_graceful_stop_in_ordered_mode_returns() -> None:
     settings = EngineSettings(
         endpoint=Endpoint(base_url="http://127.0.0.1:9/v1"),

@@ -23,9 +23,9 @@ LIMIT_HEADROOM = 0.99
 # bursts into a quota another client or an earlier run already spent.
 LIMIT_BURST_SECONDS = 0.0
 
-# When the server's remaining quota falls below this fraction of its limit, surge spreads
-# what is left over the time until reset instead of spending it at once.
-LOW_REMAINING_FRACTION = 0.05
+# Of the quota a server reports remaining, this fraction of its limit is left unspent when
+# surge uses the rest at once (estimates and other clients make the figure approximate).
+REMAINING_MARGIN = 0.05
 
 # Token estimate for the answer when the request names no max_tokens and no usage was
 # seen yet; replaced by the running average of real completion tokens.

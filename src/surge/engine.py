@@ -31,7 +31,7 @@ from .models import ErrorInfo, Request, Result
 from .ordering import Reorderer
 from .retry import decide
 from .store import ResultStore
-from .tokens import TokenCounter, estimate_cost
+from .tokens import TokenCounter, charged_tokens, estimate_cost
 from .transport import AiohttpTransport, RawResponse, Transport
 
 __all__ = ["Engine", "EngineSettings"]
@@ -110,6 +110,7 @@ class Engine:
         self._stopping = asyncio.Event()
         self._headers = self._base_headers()
         self._urls: dict[str, str] = {}
+        self._feeder: asyncio.Task[None] | None = None
 
     # -- set-up ------------------------------------------------------------------
     def _base_headers(self) -> dict[str, str]:
@@ -133,6 +134,9 @@ class Engine:
     def request_stop(self) -> None:
         """Graceful stop: launch nothing new; in-flight requests may finish."""
         self._stopping.set()
+        if self._feeder is not None:
+            # The feeder may be blocked on a full queue or reorder buffer: stop it there.
+            self._feeder.cancel()
 
     # -- the run -------------------------------------------------------------------
     async def run(
@@ -164,9 +168,14 @@ class Engine:
         concurrency = self.settings.limits.concurrency
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency * 2)
         workers = [asyncio.create_task(self._worker(queue, reorder)) for _ in range(concurrency)]
-        feeder = asyncio.create_task(self._feed(source, finished, queue, reorder))
+        feeder = self._feeder = asyncio.create_task(self._feed(source, finished, queue, reorder))
         try:
-            await feeder
+            await asyncio.wait({feeder})
+            if not feeder.cancelled() and feeder.exception() is not None:
+                raise feeder.exception()  # type: ignore[misc]
+            if self._stopping.is_set():
+                while not queue.empty():  # queued but never started: left for the resume
+                    queue.get_nowait()
             for _ in workers:
                 await queue.put(_STOP)
             await self._join(workers, grace)
@@ -296,7 +305,7 @@ class Engine:
         while True:
             attempt += 1
             tokens = self._estimate(request) if getattr(limiter, "tracks_tokens", True) else 0
-            await limiter.acquire(tokens)
+            ticket = await limiter.acquire(tokens)
             if self._stopping.is_set():
                 limiter.release()
                 limiter.settle(tokens, 0)
@@ -316,7 +325,7 @@ class Engine:
             finally:
                 stats.in_flight -= 1
             if raw is not None:
-                limiter.observe(raw.headers)
+                limiter.observe(raw.headers, ticket)
             limiter.release()
 
             if raw is not None and raw.status < 300:
@@ -414,12 +423,7 @@ class Engine:
         if cost is not None:
             prompt, completion = cost
             self._learn_output(completion)
-            declared = (
-                request.body.get("max_tokens")
-                or request.body.get("max_completion_tokens")
-                or request.body.get("max_output_tokens")
-            )
-            charged = prompt + (declared if isinstance(declared, int) else completion)
+            charged = charged_tokens(request.body, prompt=prompt, completion=completion)
             self.limiter.settle(tokens, charged if tokens else 0)
         else:
             self.limiter.settle(tokens, tokens)

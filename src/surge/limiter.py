@@ -22,24 +22,38 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from . import _constants as C
 from .ratelimit_headers import LimitState, parse_headers
 
-__all__ = ["AdaptiveLimiter", "Cell", "RateLimiter"]
+__all__ = ["AdaptiveLimiter", "Cell", "RateLimiter", "Ticket"]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
 
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What had been sent when a request left (its own cost included).
+
+    A response's ``x-ratelimit-remaining-*`` counts everything the server admitted up to
+    that request; what was sent *after* it is ``sent_now - ticket``, so the server's
+    figure can be brought up to date exactly, however late the response arrives.
+    """
+
+    requests: int = 0
+    tokens: int = 0
+
+
 class RateLimiter(Protocol):
     """The seam between the engine and any limiter implementation."""
 
-    async def acquire(self, tokens: int) -> None: ...
+    async def acquire(self, tokens: int) -> Ticket: ...
 
-    def observe(self, headers: Mapping[str, str]) -> None: ...
+    def observe(self, headers: Mapping[str, str], ticket: Ticket | None = None) -> None: ...
 
     def settle(self, reserved: int, actual: int, *, refused: bool = False) -> None: ...
 
@@ -49,23 +63,33 @@ class RateLimiter(Protocol):
 
 
 class Cell:
-    """One GCRA limit: ``rate`` units per second with a small burst allowance.
+    """One GCRA limit: ``rate`` units per second, plus credit the server vouched for.
 
     Pure bookkeeping with an explicit ``now``: ``reserve`` returns how long the caller must
-    wait (0 when it may go at once) and records the reservation.
+    wait (0 when it may go at once) and records the reservation. ``credit`` is room the
+    server reported on top of the schedule (see :meth:`grant`); it is spent first.
     """
 
-    __slots__ = ("burst", "rate", "tat")
+    __slots__ = ("burst", "credit", "rate", "tat")
 
     def __init__(self, rate: float, burst_seconds: float = C.LIMIT_BURST_SECONDS) -> None:
         self.rate = rate  # units per second
         self.burst = burst_seconds
         self.tat = 0.0  # theoretical arrival time of the next unit
+        self.credit = 0.0  # units that may start at once, beyond the schedule
 
     def tolerance(self) -> float:
         return self.burst
 
     def reserve(self, amount: float, now: float) -> float:
+        if self.credit > 0:
+            if self.credit >= amount:
+                self.credit -= amount
+                return 0.0
+            amount -= self.credit  # the rest is paid on the schedule, after the fact
+            self.credit = 0.0
+            self.tat = max(self.tat, now) + amount / self.rate
+            return 0.0
         # "Pay after": a request may start once the previous ones are paid for, then its
         # own cost pushes the next slot back. So the first request never waits for its
         # own tokens, and a large request delays the ones after it, not itself.
@@ -76,17 +100,40 @@ class Cell:
     def refund(self, amount: float) -> None:
         self.tat -= amount / self.rate
 
-    def shift(self, seconds: float) -> None:
-        self.tat += seconds
+    def shift(self, seconds: float, until: float) -> None:
+        """A pause until ``until`` that extends the current one by ``seconds``.
+
+        Slots already handed out move back by ``seconds`` (their waiters add the same);
+        an idle cell restarts at ``until``, so waiters after a pause stay spaced out
+        instead of all starting at the same instant.
+        """
+        self.tat = max(self.tat + seconds, until)
+
+    def _scheduled(self, now: float) -> float:
+        """Units the schedule alone lets start now (the credit aside)."""
+        if self.tat - self.tolerance() > now:
+            return 0.0
+        return 1.0 + (now + self.tolerance() - max(self.tat, now)) * self.rate
 
     def available(self, now: float) -> float:
-        """Units that could be reserved right now without waiting."""
-        return max(0.0, (now + self.tolerance() - max(self.tat, now)) * self.rate)
+        """Units that could start right now without waiting."""
+        return self.credit + self._scheduled(now)
 
     def cap_available(self, units: float, now: float) -> None:
-        """Make sure no more than ``units`` can go before the cell refills."""
-        # Only ever later: moving the slot earlier would let queued waiters jump ahead.
-        self.tat = max(self.tat, now + self.tolerance() - units / self.rate)
+        """At most ``units`` may start before the cell refills (0: the next one waits)."""
+        if units >= self.available(now):
+            return
+        if units < 1:
+            self.credit = 0.0
+            # Only ever later: moving the slot earlier would let queued waiters jump ahead.
+            self.tat = max(self.tat, now + self.tolerance() + (1.0 - units) / self.rate)
+            return
+        self.tat = max(self.tat, now + self.tolerance() - (units - 1.0) / self.rate)
+        self.credit = max(0.0, min(self.credit, units - self._scheduled(now)))
+
+    def grant(self, units: float, now: float) -> None:
+        """Let up to ``units`` start at once (the server says it has that much room)."""
+        self.credit = max(self.credit, units - self._scheduled(now))
 
     def set_rate(self, rate: float, now: float) -> None:
         if rate == self.rate:
@@ -104,9 +151,12 @@ class AdaptiveLimiter:
     """RPM and TPM limits, from configuration and from the server's headers.
 
     The effective limit per resource is the lower of the configured one and the one the
-    server announces (``x-ratelimit-limit-*``), times ``headroom``. When the server says
-    fewer units remain than surge believes it has (another client shares the key, or the
-    server counts differently), surge takes the server's word. A 429 pauses everyone.
+    server announces (``x-ratelimit-limit-*``), times ``headroom``. The server's
+    ``x-ratelimit-remaining-*``, brought up to date with what was sent since (see
+    :class:`Ticket`), then adjusts the schedule both ways: when less remains than surge
+    believes (another client shares the key, the server counts differently) surge slows
+    down; when the limit is the server's (not configured) and more remains, surge may use
+    it at once, as the server allows, instead of trickling it out. A 429 pauses everyone.
     """
 
     def __init__(
@@ -129,6 +179,8 @@ class AdaptiveLimiter:
         self._shift_total = 0.0  # sum of all pause extensions, for waiters already sleeping
         self.in_flight = 0
         self.in_flight_tokens = 0
+        self.sent_requests = 0
+        self.sent_tokens = 0
         self.waits = 0
         self._apply_limits(self._clock())
 
@@ -154,7 +206,7 @@ class AdaptiveLimiter:
         return self.tokens is not None
 
     # -- the hot path --------------------------------------------------------------
-    async def acquire(self, tokens: int) -> None:
+    async def acquire(self, tokens: int) -> Ticket:
         now = self._clock()
         delay = 0.0
         if self.requests is not None:
@@ -177,6 +229,9 @@ class AdaptiveLimiter:
                     await self._sleep(wait)
         self.in_flight += 1
         self.in_flight_tokens += tokens
+        self.sent_requests += 1
+        self.sent_tokens += tokens
+        return Ticket(self.sent_requests, self.sent_tokens)
 
     def release(self) -> None:
         """The attempt holding a slot has its answer (or failed)."""
@@ -197,6 +252,8 @@ class AdaptiveLimiter:
 
     def pause(self, seconds: float) -> None:
         """Stop every new request for ``seconds`` (a 429 with Retry-After)."""
+        if not seconds > 0:
+            return
         now = self._clock()
         until = now + seconds
         if until <= self._paused_until:
@@ -206,11 +263,11 @@ class AdaptiveLimiter:
         self._shift_total += extension
         for cell in (self.requests, self.tokens):
             if cell is not None:
-                cell.shift(extension)
+                cell.shift(extension, until)
         log.debug("limiter: paused for %.3fs", seconds)
 
     # -- learning from the server ----------------------------------------------------
-    def observe(self, headers: Mapping[str, str]) -> None:
+    def observe(self, headers: Mapping[str, str], ticket: Ticket | None = None) -> None:
         snapshot = parse_headers(headers)
         if snapshot is None:
             return
@@ -225,21 +282,47 @@ class AdaptiveLimiter:
         if changed:
             self._apply_limits(now)
             log.debug("limiter: server limits rpm=%s tpm=%s", *self._learned.values())
-        self._sync_remaining(self.requests, snapshot.requests, self.in_flight, now)
-        self._sync_remaining(self.tokens, snapshot.tokens, self.in_flight_tokens, now)
+        if now < self._paused_until:
+            return  # a 429 said wait; a stale "remaining" must not undo that
+        if ticket is None:  # without one, assume everything in flight is unaccounted
+            since_requests, since_tokens = float(self.in_flight), float(self.in_flight_tokens)
+        else:
+            since_requests = self.sent_requests - ticket.requests
+            since_tokens = self.sent_tokens - ticket.tokens
+        self._sync("requests", self.requests, snapshot.requests, since_requests, now)
+        self._sync("tokens", self.tokens, snapshot.tokens, since_tokens, now)
 
-    def _sync_remaining(
-        self, cell: Cell | None, state: LimitState | None, in_flight: float, now: float
+    def _server_governs(self, kind: str) -> bool:
+        # A configured limit is the user's word for the pace they want: keep it smooth.
+        configured = self._configured[kind]
+        learned = self._learned[kind]
+        return learned is not None and (configured is None or learned < configured)
+
+    def _sync(
+        self,
+        kind: str,
+        cell: Cell | None,
+        state: LimitState | None,
+        sent_since: float,
+        now: float,
     ) -> None:
         if cell is None or state is None or state.remaining is None or state.limit is None:
             return
-        # Only a low remaining quota matters; far from the edge, the local rate governs.
-        if state.remaining > max(state.limit * C.LOW_REMAINING_FRACTION, in_flight + 1):
-            return
-        usable = state.remaining - in_flight
-        if usable < cell.available(now):
-            log.debug("limiter: server reports %.0f remaining; slowing down", state.remaining)
+        # x-ratelimit-reset-* is deliberately not used to hold requests: for the token
+        # buckets providers run, "reset" is the time to refill *completely*, while the next
+        # unit is back after one spacing, which the cell already enforces. Fixed-window
+        # servers are covered by the 429 + Retry-After pause instead.
+        usable = state.remaining - sent_since
+        available = cell.available(now)
+        if usable < available:
+            log.debug("limiter: server has %.0f %s left; slowing down", usable, kind)
             cell.cap_available(usable, now)
+        elif self._server_governs(kind):
+            # Keep a margin for what the server counts differently (token estimates,
+            # other clients); spend the rest now rather than trickle it out.
+            spare = usable - state.limit * C.REMAINING_MARGIN
+            if spare > available:
+                cell.grant(spare, now)
 
     def __repr__(self) -> str:
         paused = max(0.0, self._paused_until - self._clock())

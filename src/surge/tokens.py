@@ -18,7 +18,13 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["TokenCounter", "encoding_for_model", "estimate_cost", "expected_output_tokens"]
+__all__ = [
+    "TokenCounter",
+    "charged_tokens",
+    "encoding_for_model",
+    "estimate_cost",
+    "expected_output_tokens",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +90,17 @@ def estimate_cost(body: dict[str, Any], *, prompt: int, expected_output: float) 
     choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
     output = declared if declared is not None else expected_output
     return int(prompt + math.ceil(output) * choices)
+
+
+def charged_tokens(body: dict[str, Any], *, prompt: int, completion: int) -> int:
+    """What a provider's limiter charged once usage is known: the prompt, plus the declared
+    output budget when there is one (providers reserve it), else the real completion."""
+    declared = expected_output_tokens(body)
+    if declared is None:
+        return prompt + completion
+    n = body.get("n")
+    choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+    return prompt + declared * choices
 
 
 class TokenCounter:
