@@ -188,3 +188,10 @@ def test_backoff_never_shrinks_with_more_retries(
 ) -> None:
     policy = RetryPolicy(initial_delay=initial, max_delay=max_delay)
     assert backoff_delay(policy, retries + 1, rand) >= backoff_delay(policy, retries, rand)
+
+
+def test_server_errors_can_be_left_unretried() -> None:
+    policy = RetryPolicy(retry_statuses=frozenset({429}), retry_server_errors=False)
+    assert not decide(policy, attempt=1, status=500).retry
+    assert decide(policy, attempt=1, status=429).retry
+    assert decide(policy, attempt=1, status=None).retry  # transport failures stay transient

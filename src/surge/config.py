@@ -53,8 +53,8 @@ class Limits:
 class RetryPolicy:
     """Which failures to retry and how long to wait between attempts.
 
-    Only transient failures are retried (429, 408, 409, 5xx, connection errors,
-    timeouts); the delay doubles from ``initial_delay`` up to ``max_delay`` with
+    Only transient failures are retried: ``retry_statuses``, every 5xx but 501 unless
+    ``retry_server_errors=False``, connection errors and timeouts. The delay doubles from ``initial_delay`` up to ``max_delay`` with
     jitter, unless the server says how long to wait (``retry-after-ms``/``retry-after``).
     """
 
@@ -64,6 +64,7 @@ class RetryPolicy:
     retry_statuses: frozenset[int] = field(
         default_factory=lambda: frozenset({408, 409, 429, 500, 502, 503, 504})
     )
+    retry_server_errors: bool = True  # also every other 5xx but 501
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:

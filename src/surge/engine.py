@@ -393,7 +393,10 @@ class Engine:
                 custom_id=request.custom_id,
                 line=request.line,
                 index=request.index,
-                error=ErrorInfo(failure.code, f"{failure.message} (after {attempt} attempts)"),
+                error=ErrorInfo(
+                    failure.code,
+                    f"{failure.message} (after {attempt} attempt{'s' if attempt > 1 else ''})",
+                ),
                 attempts=attempt,
                 latency=latency,
             )

@@ -20,6 +20,7 @@ the line, recorded as that line's result; the run goes on.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -207,6 +208,8 @@ class RequestBuilder:
                 raise InputError("embeddings need a prompt string, not messages", line=line)
             body["input"] = prompt
         for key, value in self._params.items():
+            if isinstance(value, dict | list):
+                value = copy.deepcopy(value)  # every body owns its values
             if api == "responses" and key == "reasoning_effort":
                 _set_dotted(body, "reasoning.effort", value)
             else:

@@ -60,7 +60,10 @@ def backoff_delay(policy: RetryPolicy, retries_so_far: int, rand: float) -> floa
 
 
 def is_transient_status(policy: RetryPolicy, status: int) -> bool:
-    return status in policy.retry_statuses or (500 <= status < 600 and status != 501)
+    if status in policy.retry_statuses:
+        return True
+    # 501 "not implemented" will not start working on a retry; other 5xx might.
+    return policy.retry_server_errors and 500 <= status < 600 and status != 501
 
 
 def is_permanent_429(error_code: str | None, error_message: str | None) -> bool:
