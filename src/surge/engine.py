@@ -111,6 +111,7 @@ class Engine:
         self._headers = self._base_headers()
         self._urls: dict[str, str] = {}
         self._feeder: asyncio.Task[None] | None = None
+        self._reorder: Reorderer | None = None
 
     # -- set-up ------------------------------------------------------------------
     def _base_headers(self) -> dict[str, str]:
@@ -130,6 +131,11 @@ class Engine:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    def flush_pending(self) -> None:
+        """Write finished results held for ordering now (before an immediate exit)."""
+        if self._reorder is not None:
+            self._reorder.flush_partial()
 
     def request_stop(self) -> None:
         """Graceful stop: launch nothing new; in-flight requests may finish."""
@@ -160,7 +166,7 @@ class Engine:
             if self.listeners:
                 self._emit(RequestFinished(result))
 
-        reorder = Reorderer(
+        reorder = self._reorder = Reorderer(
             deliver,
             ordered=self.settings.options.ordered,
             capacity=self.settings.options.reorder_buffer,

@@ -119,7 +119,10 @@ async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> R
     def on_signal(signum: int) -> None:
         engine: Engine | None = state.get("engine")
         if state.get("interrupted"):
-            # Second signal: leave now. Every finished line is already on disk.
+            # Second signal: leave now. Every finished line is already on disk, but for
+            # results held back for --ordered, which are written first (they are paid for).
+            if engine is not None:
+                engine.flush_pending()
             _say(f"\nsurge: stopped. Resume with:\n  {state['resume']}")
             os._exit(EXIT_INTERRUPTED)
         state["interrupted"] = True
