@@ -9,13 +9,14 @@ Nothing here touches the HTTP layer: the CLI talks to a simulator over loopback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,15 @@ def start_cli(*args: str | Path, env: dict[str, str] | None = None) -> subproces
 
 def sim_args(sim: Simulator, *extra: str | Path) -> list[str]:
     """Options every run against ``sim`` needs: base URL, a model, no progress display."""
-    return ["--base-url", sim.base_url, "--model", "gpt-4o-mini", "--progress", "none", *map(str, extra)]
+    return [
+        "--base-url",
+        sim.base_url,
+        "--model",
+        "gpt-4o-mini",
+        "--progress",
+        "none",
+        *map(str, extra),
+    ]
 
 
 def write_lines(path: Path, lines: Iterable[str]) -> Path:
@@ -224,11 +233,28 @@ def drain(sim: Simulator, requests: int, *, max_tokens: int | None = None) -> No
         async with aiohttp.ClientSession() as session:
 
             async def one() -> None:
-                async with gate, session.post(
-                    sim.base_url + "/chat/completions", json=body
-                ) as resp:
+                async with (
+                    gate,
+                    session.post(sim.base_url + "/chat/completions", json=body) as resp,
+                ):
                     await resp.read()
 
             await asyncio.gather(*(one() for _ in range(requests)))
 
     asyncio.run(go())
+
+
+@contextlib.contextmanager
+def cli_process(*args: str | Path, env: dict[str, str] | None = None) -> Iterator[Drain]:
+    """``surge run ARGS`` in the background; killed at the end if it is still running.
+
+    A test that fails half-way (a hang after a signal, say) must not leave a CLI behind
+    that keeps a core busy for the rest of the suite.
+    """
+    drain = Drain(start_cli(*args, env=env))
+    try:
+        yield drain
+    finally:
+        if drain.proc.poll() is None:
+            drain.proc.kill()
+            drain.proc.wait(timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -105,10 +106,10 @@ def test_configured_tpm_against_a_busy_server(sim_factory, tmp_path: Path) -> No
     assert len(records) == 50 and all(is_ok(r) for r in records)
     stats = sim.stats()
     assert stats["by_status"].get("429", 0) <= 3, stats["by_status"]
-    cost = {
-        r["custom_id"]: r["response"]["body"]["usage"]["prompt_tokens"] + 50 for r in records
-    }
-    admitted = sorted((e["t"], cost[e["client_request_id"]]) for e in stats["requests"] if e["status"] == 200)
+    cost = {r["custom_id"]: r["response"]["body"]["usage"]["prompt_tokens"] + 50 for r in records}
+    admitted = sorted(
+        (e["t"], cost[e["client_request_id"]]) for e in stats["requests"] if e["status"] == 200
+    )
     span = admitted[-1][0] - admitted[0][0]
     total = sum(c for _, c in admitted)
     # Everything after the first admission had to be earned at <= 1000 tokens/s.
@@ -119,35 +120,45 @@ def test_configured_tpm_against_a_busy_server(sim_factory, tmp_path: Path) -> No
 def test_retry_after_is_obeyed(sim_factory, tmp_path: Path) -> None:
     """After a 429, the same request is not sent again before the server said it could.
 
-    The simulator (rolling 120/min, drained) answers a refused request with retry-after-ms =
-    the time until one request fits. Its limiter is a pure model, so replaying the log
-    through the same TokenBucket tells when each refused request could have come back.
+    The simulator (rolling 240/min, drained) answers a refused request with retry-after-ms =
+    the time until one request fits. Its limiter is a pure model: starting from its state
+    after the drain (the server is idle then), replaying the log through the same
+    TokenBucket tells when each refused request could have come back. The log is in the
+    order the bucket saw (with zero latency an entry is logged as it is admitted or
+    refused); arrival times are a hair earlier than admissions, which only loosens the bound.
     """
-    sim = sim_factory(rpm=120)
-    drain(sim, 130)
+    sim = sim_factory(rpm=240)
+    drain(sim, 250)
+    sim.reset_stats()
+    now = time.monotonic()
+    level = sim.server.limits.requests.remaining(now)
+    start = now - sim.server.stats.started  # the log's clock
+    bucket = TokenBucket(240, now=start)
+    bucket.take(240 - level, start)
+    assert level < 1.5  # the quota really is used up
+
     out = tmp_path / "out.jsonl"
     proc = run_cli(_prompts(tmp_path, 6), "-o", out, *sim_args(sim, "-c", "6"))
     assert proc.returncode == 0, proc.stderr
     assert len(by_id(read_output(out))) == 6
 
-    bucket = TokenBucket(120, now=0.0)
     ready_at: dict[tuple[str, float], float] = {}
-    for entry in sorted(sim_log(sim), key=lambda e: e["t"]):
+    for entry in sim_log(sim):
         if entry["status"] == 200:
             bucket.take(1, entry["t"])
-        elif entry["status"] == 429 and entry["client_request_id"]:
+        elif entry["status"] == 429:
             wait = bucket.wait_for(1, entry["t"])
             ready_at[(entry["client_request_id"], entry["t"])] = entry["t"] + wait
 
     checked = 0
     for cid, entries in attempts_by_id(sim).items():
-        if cid is None:
-            continue
-        for refused, retry in zip(entries, entries[1:], strict=False):
+        for refused, retry in itertools.pairwise(entries):
             assert refused["status"] == 429
             earliest = ready_at[(cid, refused["t"])]
             assert retry["t"] >= earliest - 0.005, (
                 f"{cid}: retried at {retry['t']:.3f}, server said not before {earliest:.3f}"
             )
             checked += 1
-    assert checked >= 3  # the scenario really produced refusals and retries
+    assert checked >= 2  # the scenario really produced refusals and retries
+    # The server asked for up to 1/rate = 0.25 s (how much depends on the bucket's fraction
+    # at the refusal); the check above holds whatever it was.

@@ -16,16 +16,15 @@ from surge.sim import prompt_digest
 
 from .helpers import (
     CLI,
-    Drain,
     answer_digest,
     by_id,
     chat_line,
+    cli_process,
     count_lines,
     is_ok,
     read_output,
     run_cli,
     sim_args,
-    start_cli,
     wait_for_lines,
     write_jsonl,
     write_lines,
@@ -61,11 +60,10 @@ def test_sigkill_then_resume_pays_nothing_twice(sim_factory, tmp_path: Path) -> 
     out = tmp_path / "out.jsonl"
     args = [src, "-o", out, *sim_args(sim, "-c", "20")]
 
-    proc = start_cli(*args)
-    drain = Drain(proc)
-    wait_for_lines(out, 60, proc)
-    proc.send_signal(signal.SIGKILL)
-    assert drain.wait(timeout=10) == -signal.SIGKILL
+    with cli_process(*args) as drain:
+        wait_for_lines(out, 60, drain.proc)
+        drain.proc.send_signal(signal.SIGKILL)
+        assert drain.wait(timeout=10) == -signal.SIGKILL
 
     # Simulate a torn write as well: cut the last line in half.
     data = out.read_bytes()
@@ -109,16 +107,13 @@ def test_sigint_stops_gracefully_and_the_printed_command_resumes(
     sim = sim_factory(latency=0.1)
     src, prompts = _prompts(tmp_path)
     out = tmp_path / "out.jsonl"
-    proc = start_cli(src, "-o", out, *sim_args(sim, "-c", "20"))
-    drain = Drain(proc)
-    wait_for_lines(out, 40, proc)
-    proc.send_signal(signal.SIGINT)
-    try:
-        code = drain.wait(timeout=5)  # in-flight answers take 0.1 s
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        drain.wait(timeout=5)
-        pytest.fail(f"still running 5 s after SIGINT, {count_lines(out)} lines written")
+    with cli_process(src, "-o", out, *sim_args(sim, "-c", "20")) as drain:
+        wait_for_lines(out, 40, drain.proc)
+        drain.proc.send_signal(signal.SIGINT)
+        try:
+            code = drain.wait(timeout=5)  # in-flight answers take 0.1 s
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running 5 s after SIGINT, {count_lines(out)} lines written")
     assert code == 130, drain.stderr
     partial = by_id(read_output(out))
     assert 40 <= len(partial) < N
@@ -136,24 +131,21 @@ def test_sigint_stops_gracefully_and_the_printed_command_resumes(
 
 def test_second_sigint_exits_at_once_with_valid_output(sim_factory, tmp_path: Path) -> None:
     sim = sim_factory(latency=0.05)
-    src = write_lines(
-        tmp_path / "in.txt", [f"slow prompt {i}" for i in range(1, 41)]
-    )
+    src = write_lines(tmp_path / "in.txt", [f"slow prompt {i}" for i in range(1, 41)])
     out = tmp_path / "out.jsonl"
     args = [src, "-o", out, *sim_args(sim, "-c", "10")]
-    proc = start_cli(*args)
-    drain = Drain(proc)
-    wait_for_lines(out, 5, proc)
-    sim.update_config(latency=5.0)  # what is in flight now would take long to finish
-    deadline = time.monotonic() + 5
-    while sim.stats(log=False)["in_flight"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    second = time.monotonic()
-    assert drain.wait(timeout=10) == 130
-    assert time.monotonic() - second < 1.5
+    with cli_process(*args) as drain:
+        wait_for_lines(out, 5, drain.proc)
+        sim.update_config(latency=5.0)  # what is in flight now would take long to finish
+        deadline = time.monotonic() + 5
+        while sim.stats(log=False)["in_flight"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        drain.proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        drain.proc.send_signal(signal.SIGINT)
+        second = time.monotonic()
+        assert drain.wait(timeout=10) == 130
+        assert time.monotonic() - second < 1.5
     assert "Resume with:" in drain.stderr
     partial = by_id(read_output(out))
     assert len(partial) >= 5
@@ -218,11 +210,10 @@ def test_duplicate_error_line_does_not_hide_the_original_on_resume(
     )
     out = tmp_path / "out.jsonl"
     args = [src, "-o", out, "--base-url", sim.base_url, "--progress", "none"]
-    proc = start_cli(*args)
-    drain = Drain(proc)
-    wait_for_lines(out, 1, proc)
-    proc.send_signal(signal.SIGKILL)
-    drain.wait(timeout=10)
+    with cli_process(*args) as drain:
+        wait_for_lines(out, 1, drain.proc)
+        drain.proc.send_signal(signal.SIGKILL)
+        drain.wait(timeout=10)
     assert [r["surge"]["line"] for r in read_output(out)] == [2]  # only the error line
 
     sim.update_config(latency=0.0)
