@@ -112,6 +112,7 @@ class Engine:
         self._urls: dict[str, str] = {}
         self._feeder: asyncio.Task[None] | None = None
         self._reorder: Reorderer | None = None
+        self._failed_before: set[str] = set()
 
     # -- set-up ------------------------------------------------------------------
     def _base_headers(self) -> dict[str, str]:
@@ -155,6 +156,9 @@ class Engine:
     ) -> RunStats:
         """Process every item of ``source``; return the run's statistics."""
         finished = store.open()
+        # Failures already recorded (not re-sent without --retry-failed) still count
+        # against the run's outcome.
+        self._failed_before = getattr(store, "failed_ids", set())
         if getattr(self.limiter, "tracks_tokens", False):
             self._tokens.warm()
 
@@ -230,6 +234,7 @@ class Engine:
         reorder: Reorderer,
     ) -> None:
         seen: set[str] = set()
+        failed_before = self._failed_before
         index = 0
         async for item in source:
             if self._stopping.is_set():
@@ -237,35 +242,47 @@ class Engine:
             if isinstance(item, InputError):
                 custom_id = f"line-{item.line}"
                 if custom_id in finished:
-                    self.stats.skipped += 1
+                    self._skip(custom_id, failed_before)
                     continue
-                seen.add(custom_id)
                 work: Request | Result = Result(
                     custom_id=custom_id,
                     line=item.line,
                     error=ErrorInfo(item.code, str(item)),
                     line_error=True,
                 )
-            elif item.custom_id in finished:
-                self.stats.skipped += 1
-                continue
             elif item.custom_id in seen:
+                # The error line gets its own id: sharing the original's would make a
+                # resume believe the original finished (and each id stays unique).
+                dup_id = f"{item.custom_id}#line-{item.line}"
+                if dup_id in finished:
+                    self._skip(dup_id, failed_before)
+                    continue
                 work = Result(
-                    custom_id=item.custom_id,
+                    custom_id=dup_id,
                     line=item.line,
                     error=ErrorInfo(
                         "invalid_input",
-                        f"line {item.line}: duplicate custom_id {item.custom_id!r}",
+                        f"line {item.line}: duplicate custom_id {item.custom_id!r} "
+                        "(an earlier line has it); not sent",
                     ),
                     line_error=True,
                 )
             else:
                 seen.add(item.custom_id)
+                if item.custom_id in finished:
+                    self._skip(item.custom_id, failed_before)
+                    continue
                 work = item
             work.index = index
             index += 1
             await reorder.wait_for_room(work.index)
             await queue.put(work)
+
+    def _skip(self, custom_id: str, failed_before: set[str]) -> None:
+        """A line whose result is already in the output (resume)."""
+        self.stats.skipped += 1
+        if custom_id in failed_before:
+            self.stats.skipped_failed += 1
 
     async def _worker(self, queue: asyncio.Queue[Any], reorder: Reorderer) -> None:
         while True:

@@ -75,6 +75,7 @@ class RunStats:
 
     total: int | None = None
     skipped: int = 0
+    skipped_failed: int = 0  # of the skipped, those recorded as errors by an earlier run
     done: int = 0
     succeeded: int = 0
     failed: int = 0  # request errors (HTTP error, timeout, connection) after retries

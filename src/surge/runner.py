@@ -100,7 +100,8 @@ class RunRequest:
 def _exit_code(stats: RunStats, interrupted: bool) -> int:
     if interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_OK if stats.failed == 0 and stats.invalid == 0 else EXIT_FAILED
+    ok = stats.failed == 0 and stats.invalid == 0 and stats.skipped_failed == 0
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 async def _count_total(path: str, stats: RunStats) -> None:
@@ -195,9 +196,10 @@ def execute_run(
         _say(format_summary(stats, output=request.output))
     if interrupted:
         _say(f"surge: interrupted. Resume with:\n  {resume_command}")
-    elif stats.failed or stats.invalid:
+    elif stats.failed or stats.invalid or stats.skipped_failed:
         _say(
-            f"surge: {stats.failed + stats.invalid} requests did not succeed (see 'error' in "
+            f"surge: {stats.failed + stats.invalid + stats.skipped_failed} requests did not "
+            f"succeed (see 'error' in "
             f"{request.output}); re-send them with:\n  {resume_command} --retry-failed"
         )
     return _exit_code(stats, interrupted)

@@ -75,6 +75,7 @@ class JsonlStore:
         self.retry_failed = retry_failed
         self._fd: int | None = None
         self.resumed_failures = 0  # error lines dropped for --retry-failed
+        self.failed_ids: set[str] = set()  # error lines kept (finished, but not ok)
 
     def open(self) -> set[str]:
         finished: set[str] = set()
@@ -101,9 +102,11 @@ class JsonlStore:
                     except (orjson.JSONDecodeError, KeyError, TypeError):
                         log.warning("%s:%d: unreadable output line ignored", self.path, number)
                         continue
-                    if self.retry_failed and _is_failure(record):
-                        failed_lines += 1
-                        continue
+                    if _is_failure(record):
+                        if self.retry_failed:
+                            failed_lines += 1
+                            continue
+                        self.failed_ids.add(str(custom_id))
                     finished.add(str(custom_id))
         except OSError as err:
             raise OutputError(f"cannot read {self.path} to resume: {err.strerror}") from err

@@ -80,6 +80,7 @@ def summary_dict(stats: RunStats, *, output: str | None = None) -> dict[str, Any
         "failed_by_code": _failures_by_code(stats),
         "invalid": stats.invalid,
         "skipped": stats.skipped,
+        "skipped_failed": stats.skipped_failed,
         "wall_seconds": round(elapsed, 3),
         "requests_per_second": round(stats.done / elapsed, 2),
         "attempts": stats.attempts,
@@ -108,7 +109,8 @@ def format_summary(stats: RunStats, *, output: str | None = None) -> str:
     if d["invalid"]:
         outcomes.append(f"{d['invalid']:,} invalid input line{'s' * (d['invalid'] != 1)}")
     if d["skipped"]:
-        outcomes.append(f"{d['skipped']:,} skipped (already done)")
+        note = f", {d['skipped_failed']:,} of them failed" if d["skipped_failed"] else ""
+        outcomes.append(f"{d['skipped']:,} skipped (already done{note})")
     lines = ["surge: " + ", ".join(outcomes)]
 
     def row(name: str, value: str) -> None:
