@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import heapq
 import importlib.util
 import json
 import os
@@ -161,6 +162,7 @@ class Outcome:
     statuses: dict[str, int] = field(default_factory=dict)
     note: str = ""
     peak_rss_mb: float | None = None
+    latencies: list[float] = field(default_factory=list)  # per request, input order (surge)
 
     @property
     def rate(self) -> float:
@@ -303,9 +305,22 @@ def surge_amap(
         wall = time.perf_counter() - t0
         ok = sum(1 for r in results if r.ok)
         attempts = sum(r.attempts for r in results)
-        return Outcome(name, n, ok, wall, attempts=attempts)
+        latencies = [r.latency or 0.0 for r in results]
+        return Outcome(name, n, ok, wall, attempts=attempts, latencies=latencies)
 
     return run_async(main)
+
+
+def greedy_makespan(latencies: list[float], concurrency: int) -> float:
+    """Wall of a zero-overhead client: C workers each take the next request when free.
+
+    With jittered latencies no client can beat this (the last requests' tails remain),
+    so it is the honest floor to compare a real client's wall with.
+    """
+    free_at = [0.0] * concurrency
+    for latency in latencies:
+        heapq.heappush(free_at, heapq.heappop(free_at) + latency)
+    return max(free_at)
 
 
 def surge_command() -> list[str]:

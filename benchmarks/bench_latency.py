@@ -13,6 +13,7 @@ from _baselines import gather_openai, raw_aiohttp, sequential_openai, template_o
 from _common import (
     Outcome,
     base_parser,
+    greedy_makespan,
     loop_name,
     measured,
     print_table,
@@ -59,6 +60,14 @@ def main() -> None:
     for row in rows[1:]:
         target = "<= 1.05" if row.name.startswith("surge") else "-"
         ratio_line(f"{row.name} wall / ideal", row.wall / ideal, target)
+    for row in rows:
+        if row.latencies:
+            floor = greedy_makespan(row.latencies, c)
+            print(
+                f"zero-overhead client over the same {len(row.latencies):,} latencies: "
+                f"{floor:.2f} s ({floor / ideal:.2f}x ideal); {row.name} / that = "
+                f"{row.wall / floor:.3f}"
+            )
 
 
 if __name__ == "__main__":
