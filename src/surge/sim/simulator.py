@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from .config import SimConfig
+from .content import count_tokens
 from .server import SimServer
 
 
@@ -75,6 +76,9 @@ class Simulator:
         if self._runner is not None:
             raise RuntimeError("this Simulator is already running")
         self._loop = asyncio.get_running_loop()
+        # Load the vocabulary now (~0.4 s once per process), not inside the first request,
+        # where it would block the server and look like provider latency.
+        await asyncio.to_thread(count_tokens, "warm up")
         # A fresh event per start: an asyncio.Event belongs to the loop that first waits on it.
         self.server.stopping = asyncio.Event()
         runner = web.AppRunner(
