@@ -184,27 +184,28 @@ def run_command(
     optional "id"), or plain text with one prompt per line; "-" reads stdin. Killed or
     interrupted, the same command resumes where it stopped.
     """
+    from .config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
+    from .formats import parse_param
     from .runner import RunRequest, execute_run
 
     _configure_logging(verbose)
     try:
-        request = RunRequest.build(
+        request = RunRequest(
             input_path=input_path,
             output=output,
-            model=model,
-            system=system,
-            params=params,
-            api=api,
-            input_format=input_format,
-            concurrency=concurrency,
-            rpm=rpm,
-            tpm=tpm,
-            max_retries=max_retries,
-            timeout=timeout,
-            ordered=ordered,
-            retry_failed=retry_failed,
-            base_url=base_url,
-            api_key=api_key,
+            endpoint=Endpoint(base_url=base_url, api_key=api_key),
+            limits=Limits(concurrency=concurrency, rpm=rpm, tpm=tpm),
+            retry=RetryPolicy(max_retries=max_retries),
+            timeout=Timeout.coerce(timeout),
+            options=RunOptions(
+                api=api,  # type: ignore[arg-type]  # click.Choice guarantees the literal
+                model=model,
+                system=system,
+                params=tuple(parse_param(p) for p in params),
+                ordered=ordered,
+                retry_failed=retry_failed,
+            ),
+            input_format=input_format,  # type: ignore[arg-type]
             progress_mode="none" if quiet else progress_mode,
             summary=not quiet,
         )

@@ -26,7 +26,6 @@ from .config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
 from .engine import Engine
 from .errors import ConfigError, SurgeError
 from .events import RunStats
-from .formats import parse_param
 from .source import InputFormat, count_lines
 
 __all__ = ["RunRequest", "execute_run"]
@@ -47,54 +46,15 @@ class RunRequest:
     progress_mode: str = "auto"
     summary: bool = True
 
-    @classmethod
-    def build(
-        cls,
-        *,
-        input_path: str,
-        output: str,
-        model: str | None,
-        system: str | None,
-        params: tuple[str, ...],
-        api: str,
-        input_format: str,
-        concurrency: int,
-        rpm: float | None,
-        tpm: float | None,
-        max_retries: int,
-        timeout: float,
-        ordered: bool,
-        retry_failed: bool,
-        base_url: str | None,
-        api_key: str | None,
-        progress_mode: str,
-        summary: bool,
-    ) -> RunRequest:
-        if input_path != "-" and not Path(input_path).is_file():
-            raise ConfigError(f"input file not found: {input_path}")
-        if input_path != "-" and Path(input_path).resolve() == Path(output).resolve():
+    def __post_init__(self) -> None:
+        if self.input_path != "-" and not Path(self.input_path).is_file():
+            raise ConfigError(f"input file not found: {self.input_path}")
+        if (
+            self.input_path != "-"
+            and Path(self.input_path).resolve() == Path(self.output).resolve()
+        ):
             raise ConfigError("input and output must be different files")
-        endpoint = Endpoint(base_url=base_url, api_key=api_key)
-        endpoint.resolved_base_url()  # validate early
-        return cls(
-            input_path=input_path,
-            output=output,
-            endpoint=endpoint,
-            limits=Limits(concurrency=concurrency, rpm=rpm, tpm=tpm),
-            retry=RetryPolicy(max_retries=max_retries),
-            timeout=Timeout.coerce(timeout),
-            options=RunOptions(
-                api=api,  # type: ignore[arg-type]
-                model=model,
-                system=system,
-                params=tuple(parse_param(p) for p in params),
-                ordered=ordered,
-                retry_failed=retry_failed,
-            ),
-            input_format=input_format,  # type: ignore[arg-type]
-            progress_mode=progress_mode,
-            summary=summary,
-        )
+        self.endpoint.resolved_base_url()  # a malformed URL is a usage error, found now
 
 
 def _exit_code(stats: RunStats, interrupted: bool) -> int:
