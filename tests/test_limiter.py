@@ -485,3 +485,15 @@ async def test_without_a_ticket_everything_in_flight_counts_as_unaccounted() -> 
     limiter.observe(_headers(600, 5))
     assert limiter.requests is not None
     assert limiter.requests.available(time.now) == 0.0
+
+
+async def test_a_429_stops_spending_the_reported_room() -> None:
+    time = FakeTime()
+    limiter = make(time)
+    ticket = await limiter.acquire(0)
+    limiter.observe(_headers(600, 500), ticket)
+    limiter.pause(1.0)  # the server 429'd despite the room it reported
+    [ticket] = await time.run(limiter.acquire(0))
+    limiter.observe(_headers(600, 400), ticket)
+    starts = await start_times(time, limiter, 5)
+    assert gaps(starts) == pytest.approx([0.1 / HEADROOM] * 4)  # paced, no burst

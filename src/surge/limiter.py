@@ -156,7 +156,8 @@ class AdaptiveLimiter:
     :class:`Ticket`), then adjusts the schedule both ways: when less remains than surge
     believes (another client shares the key, the server counts differently) surge slows
     down; when the limit is the server's (not configured) and more remains, surge may use
-    it at once, as the server allows, instead of trickling it out. A 429 pauses everyone.
+    it at once, as the server allows, instead of trickling it out, until the first 429
+    (a server that enforces its limit in shorter quanta). A 429 pauses everyone.
     """
 
     def __init__(
@@ -181,6 +182,7 @@ class AdaptiveLimiter:
         self.in_flight_tokens = 0
         self.sent_requests = 0
         self.sent_tokens = 0
+        self._use_reported_room = True
         self.waits = 0
         self._apply_limits(self._clock())
 
@@ -261,9 +263,13 @@ class AdaptiveLimiter:
         extension = until - max(self._paused_until, now)
         self._paused_until = until
         self._shift_total += extension
+        # A server that 429s may enforce its per-minute limit per second ("quantised"):
+        # the room it reports is then no promise, so surge stops spending it at once.
+        self._use_reported_room = False
         for cell in (self.requests, self.tokens):
             if cell is not None:
                 cell.shift(extension, until)
+                cell.credit = 0.0
         log.debug("limiter: paused for %.3fs", seconds)
 
     # -- learning from the server ----------------------------------------------------
@@ -317,7 +323,7 @@ class AdaptiveLimiter:
         if usable < available:
             log.debug("limiter: server has %.0f %s left; slowing down", usable, kind)
             cell.cap_available(usable, now)
-        elif self._server_governs(kind):
+        elif self._use_reported_room and self._server_governs(kind):
             # Keep a margin for what the server counts differently (token estimates,
             # other clients); spend the rest now rather than trickle it out.
             spare = usable - state.limit * C.REMAINING_MARGIN
