@@ -50,6 +50,8 @@ class FakeTime:
         while not all(t.done() for t in tasks):
             assert self._timers, "tasks blocked on something other than the fake clock"
             when, _, fut = heapq.heappop(self._timers)
+            if fut.done():  # a sleep that was cancelled (woken early): no time passes
+                continue
             self.now = max(self.now, when)
             fut.set_result(None)
             await self._settle()
@@ -141,11 +143,12 @@ def test_cell_refund_of_idle_cell_grants_no_extra_burst() -> None:
     assert [cell.reserve(1, now=0.0) for _ in range(5)] == pytest.approx(expected)
 
 
-def test_cell_shift_delays_the_schedule() -> None:
+def test_cell_hold_until_delays_the_schedule() -> None:
     cell = Cell(rate=10.0, burst_seconds=0.0)
     cell.reserve(1, now=0.0)
-    cell.shift(2.0, until=2.0)
-    assert cell.reserve(1, now=0.0) == pytest.approx(2.1)
+    cell.hold_until(2.0)
+    assert cell.reserve(1, now=0.0) == pytest.approx(2.0)
+    assert cell.reserve(1, now=0.0) == pytest.approx(2.1)  # spaced out after the hold
 
 
 @pytest.mark.parametrize(
@@ -295,7 +298,7 @@ async def test_shorter_pause_does_not_cut_a_longer_one() -> None:
     assert await start_times(time, limiter, 1) == [START + 5.0]
 
 
-async def test_pause_shifts_waiters_already_sleeping() -> None:
+async def test_pause_holds_waiters_already_waiting() -> None:
     time = FakeTime()
     limiter = make(time, rpm=60)  # one per ~1.01 s
     starts: list[float] = []
@@ -306,13 +309,11 @@ async def test_pause_shifts_waiters_already_sleeping() -> None:
 
     async def pauser() -> None:
         await time.sleep(0.5)
-        limiter.pause(3.0)  # a 429 at t+0.5: every slot moves back 3 s
+        limiter.pause(3.0)  # a 429 at t+0.5: nothing until t+3.5, then spaced out again
 
     await time.run(one(), one(), one(), pauser())
     spacing = 1 / HEADROOM
-    assert sorted(starts) == pytest.approx(
-        [START, START + spacing + 3.0, START + 2 * spacing + 3.0]
-    )
+    assert sorted(starts) == pytest.approx([START, START + 3.5, START + 3.5 + spacing])
 
 
 async def test_pause_extended_while_waiting() -> None:
@@ -497,3 +498,23 @@ async def test_a_429_stops_spending_the_reported_room() -> None:
     limiter.observe(_headers(600, 400), ticket)
     starts = await start_times(time, limiter, 5)
     assert gaps(starts) == pytest.approx([0.1 / HEADROOM] * 4)  # paced, no burst
+
+
+async def test_a_refund_wakes_waiters_early() -> None:
+    time = FakeTime()
+    limiter = make(time, tpm=60_000)  # ~990 tokens/s
+    starts: list[float] = []
+
+    async def first() -> None:
+        await limiter.acquire(5_000)  # estimated 5,000 tokens: the next waits ~5 s...
+        starts.append(time.now)
+        await time.sleep(0.5)
+        limiter.settle(reserved=5_000, actual=100)  # ...but it really cost 100
+
+    async def second() -> None:
+        await time.sleep(0.1)
+        await limiter.acquire(100)
+        starts.append(time.now)
+
+    await time.run(first(), second())
+    assert starts[1] - START == pytest.approx(0.5)  # woken by the refund, not at ~5 s

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -46,6 +47,7 @@ class Ticket:
 
     requests: int = 0
     tokens: int = 0
+    at: float = 0.0  # when the request left (the limiter's clock)
 
 
 class RateLimiter(Protocol):
@@ -81,6 +83,12 @@ class Cell:
     def tolerance(self) -> float:
         return self.burst
 
+    def wait(self, amount: float, now: float) -> float:
+        """How long a request of ``amount`` would wait if it asked now (nothing recorded)."""
+        if self.credit > 0:
+            return 0.0
+        return max(0.0, max(self.tat, now) - self.tolerance() - now)
+
     def reserve(self, amount: float, now: float) -> float:
         if self.credit > 0:
             if self.credit >= amount:
@@ -100,14 +108,9 @@ class Cell:
     def refund(self, amount: float) -> None:
         self.tat -= amount / self.rate
 
-    def shift(self, seconds: float, until: float) -> None:
-        """A pause until ``until`` that extends the current one by ``seconds``.
-
-        Slots already handed out move back by ``seconds`` (their waiters add the same);
-        an idle cell restarts at ``until``, so waiters after a pause stay spaced out
-        instead of all starting at the same instant.
-        """
-        self.tat = max(self.tat + seconds, until)
+    def hold_until(self, until: float) -> None:
+        """Nothing starts before ``until``; after it, the schedule goes on spaced out."""
+        self.tat = max(self.tat, until + self.tolerance())
 
     def _scheduled(self, now: float) -> float:
         """Units the schedule alone lets start now (the credit aside)."""
@@ -177,7 +180,7 @@ class AdaptiveLimiter:
         self.requests: Cell | None = None
         self.tokens: Cell | None = None
         self._paused_until = 0.0
-        self._shift_total = 0.0  # sum of all pause extensions, for waiters already sleeping
+        self._waiters: deque[asyncio.Event] = deque()
         self.in_flight = 0
         self.in_flight_tokens = 0
         self.sent_requests = 0
@@ -208,32 +211,70 @@ class AdaptiveLimiter:
         return self.tokens is not None
 
     # -- the hot path --------------------------------------------------------------
-    async def acquire(self, tokens: int) -> Ticket:
-        now = self._clock()
-        delay = 0.0
+    def _delay(self, tokens: int, now: float) -> float:
+        delay = self._paused_until - now
         if self.requests is not None:
-            delay = self.requests.reserve(1, now)
+            delay = max(delay, self.requests.wait(1, now))
         if self.tokens is not None and tokens > 0:
-            delay = max(delay, self.tokens.reserve(tokens, now))
-        if now < self._paused_until:
-            delay = max(delay, self._paused_until - now)
-        if delay > 0:
-            self.waits += 1
-            log.debug("limiter: waiting %.3fs (tokens=%d)", delay, tokens)
-            seen_shift = self._shift_total
-            await self._sleep(delay)
-            # A pause that began while we slept pushes our slot back by as much.
-            while self._shift_total > seen_shift or self._clock() < self._paused_until:
-                extra = self._shift_total - seen_shift
-                seen_shift = self._shift_total
-                wait = max(extra, self._paused_until - self._clock())
-                if wait > 0:
-                    await self._sleep(wait)
+            delay = max(delay, self.tokens.wait(tokens, now))
+        return delay
+
+    def _take(self, tokens: int, now: float) -> Ticket:
+        if self.requests is not None:
+            self.requests.reserve(1, now)
+        if self.tokens is not None and tokens > 0:
+            self.tokens.reserve(tokens, now)
         self.in_flight += 1
         self.in_flight_tokens += tokens
         self.sent_requests += 1
         self.sent_tokens += tokens
-        return Ticket(self.sent_requests, self.sent_tokens)
+        return Ticket(self.sent_requests, self.sent_tokens, now)
+
+    async def acquire(self, tokens: int) -> Ticket:
+        """Wait for this request's turn, then record it as sent.
+
+        Waiters queue in FIFO order and only the head sleeps: until its computed start, or
+        until the schedule changes (a refund, the server's word, a pause), whichever comes
+        first. Nothing is reserved while waiting, so a correction (real usage far below
+        the estimate) speeds every waiter up at once instead of leaving them asleep on
+        stale slots.
+        """
+        if not self._waiters and self._delay(tokens, self._clock()) <= 0:
+            return self._take(tokens, self._clock())
+        self.waits += 1
+        me = asyncio.Event()
+        self._waiters.append(me)
+        try:
+            while True:
+                if self._waiters[0] is me:
+                    now = self._clock()
+                    delay = self._delay(tokens, now)
+                    if delay <= 0:
+                        return self._take(tokens, now)
+                    log.debug("limiter: waiting %.3fs (tokens=%d)", delay, tokens)
+                    await self._sleep_or_wake(me, delay)
+                else:
+                    await me.wait()
+                    me.clear()
+        finally:
+            self._waiters.remove(me)
+            if self._waiters:
+                self._waiters[0].set()  # the next in line re-checks at once
+
+    async def _sleep_or_wake(self, me: asyncio.Event, delay: float) -> None:
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        waker = asyncio.ensure_future(me.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+            me.clear()
+
+    def _changed(self) -> None:
+        """The schedule moved: the head of the queue recomputes its wait."""
+        if self._waiters:
+            self._waiters[0].set()
 
     def release(self) -> None:
         """The attempt holding a slot has its answer (or failed)."""
@@ -249,8 +290,10 @@ class AdaptiveLimiter:
         self.in_flight_tokens -= reserved
         if self.tokens is not None and actual != reserved:
             self.tokens.refund(reserved - actual)
+            self._changed()
         if refused and self.requests is not None:
             self.requests.refund(1)
+            self._changed()
 
     def pause(self, seconds: float) -> None:
         """Stop every new request for ``seconds`` (a 429 with Retry-After)."""
@@ -260,16 +303,15 @@ class AdaptiveLimiter:
         until = now + seconds
         if until <= self._paused_until:
             return
-        extension = until - max(self._paused_until, now)
         self._paused_until = until
-        self._shift_total += extension
         # A server that 429s may enforce its per-minute limit per second ("quantised"):
         # the room it reports is then no promise, so surge stops spending it at once.
         self._use_reported_room = False
         for cell in (self.requests, self.tokens):
             if cell is not None:
-                cell.shift(extension, until)
+                cell.hold_until(until)
                 cell.credit = 0.0
+        self._changed()
         log.debug("limiter: paused for %.3fs", seconds)
 
     # -- learning from the server ----------------------------------------------------
@@ -287,16 +329,20 @@ class AdaptiveLimiter:
                 changed = True
         if changed:
             self._apply_limits(now)
+            self._changed()
             log.debug("limiter: server limits rpm=%s tpm=%s", *self._learned.values())
         if now < self._paused_until:
             return  # a 429 said wait; a stale "remaining" must not undo that
         if ticket is None:  # without one, assume everything in flight is unaccounted
             since_requests, since_tokens = float(self.in_flight), float(self.in_flight_tokens)
+            elapsed = 0.0
         else:
             since_requests = self.sent_requests - ticket.requests
             since_tokens = self.sent_tokens - ticket.tokens
-        self._sync("requests", self.requests, snapshot.requests, since_requests, now)
-        self._sync("tokens", self.tokens, snapshot.tokens, since_tokens, now)
+            elapsed = max(0.0, now - ticket.at)
+        self._sync("requests", self.requests, snapshot.requests, since_requests, elapsed, now)
+        self._sync("tokens", self.tokens, snapshot.tokens, since_tokens, elapsed, now)
+        self._changed()
 
     def _server_governs(self, kind: str) -> bool:
         # A configured limit is the user's word for the pace they want: keep it smooth.
@@ -310,6 +356,7 @@ class AdaptiveLimiter:
         cell: Cell | None,
         state: LimitState | None,
         sent_since: float,
+        elapsed: float,
         now: float,
     ) -> None:
         if cell is None or state is None or state.remaining is None or state.limit is None:
@@ -318,7 +365,9 @@ class AdaptiveLimiter:
         # buckets providers run, "reset" is the time to refill *completely*, while the next
         # unit is back after one spacing, which the cell already enforces. Fixed-window
         # servers are covered by the 429 + Retry-After pause instead.
-        usable = state.remaining - sent_since
+        # The server's figure dates from when that request arrived: since then it has
+        # refilled (limit/60 per second, as buckets do) and admitted what we sent after.
+        usable = state.remaining + elapsed * state.limit / 60.0 - sent_since
         available = cell.available(now)
         if usable < available:
             log.debug("limiter: server has %.0f %s left; slowing down", usable, kind)
