@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import click
 
+from ._cli_options import progress_options
 from ._sync import run_sync
 from .api import amap
 from .config import Limits
@@ -122,15 +123,7 @@ def _failures(*runs: RunStats) -> str:
     show_default=True,
     help="max_tokens of every request (keep answers short and alike).",
 )
-@click.option(
-    "--progress",
-    "progress_mode",
-    type=click.Choice(["auto", "rich", "plain", "none"]),
-    default="auto",
-    show_default=True,
-    help="Progress display on stderr.",
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@progress_options(help="Progress display on stderr.", quiet_help="No progress display.")
 @click.pass_context
 def bench_command(
     ctx: click.Context,

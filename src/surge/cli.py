@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from . import _constants as C
+from ._cli_options import progress_options
 from .errors import ConfigError, SurgeError
 
 __all__ = ["cli", "main"]
@@ -147,15 +148,7 @@ def _resume_command() -> str:
 @click.option("--retry-failed", is_flag=True, help="Also re-send requests that ended in error.")
 @click.option("--base-url", envvar="OPENAI_BASE_URL", help="API base URL [env: OPENAI_BASE_URL].")
 @click.option("--api-key", envvar="OPENAI_API_KEY", help="API key [env: OPENAI_API_KEY].")
-@click.option(
-    "--progress",
-    "progress_mode",
-    type=click.Choice(["auto", "rich", "plain", "none"]),
-    default="auto",
-    show_default=True,
-    help="Progress display on stderr.",
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
+@progress_options(help="Progress display on stderr.", quiet_help="No progress and no summary.")
 @click.option("-v", "--verbose", count=True, help="Log retries and limiter waits (-vv: debug).")
 def run_command(
     input_path: str,

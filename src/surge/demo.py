@@ -24,6 +24,7 @@ from pathlib import Path
 
 import click
 
+from ._cli_options import progress_options
 from ._sync import run_sync
 from .demo_common import SimSettings, chosen_base_url, open_target, seconds, target_options
 from .demo_parts import Demo
@@ -66,15 +67,10 @@ echo = click.echo
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep part (b)'s input and output files here (default: a temp dir).",
 )
-@click.option(
-    "--progress",
-    "progress_mode",
-    type=click.Choice(["auto", "rich", "plain", "none"]),
-    default="auto",
-    show_default=True,
+@progress_options(
     help="Progress display of part (b), on stderr.",
+    quiet_help="No progress and no per-request lines.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress and no per-request lines.")
 @click.pass_context
 def demo_command(
     ctx: click.Context,
