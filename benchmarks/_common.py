@@ -4,7 +4,7 @@
         rows = [raw_aiohttp(server.url, 1000, 100), surge_amap(server.url, 1000, 100)]
     print_table(rows)
 
-Every client, surge included, talks to ``python -m surge.sim`` running as a *separate
+Every client, surge included, talks to ``python -m surge_sim`` running as a *separate
 process* so that the server gets its own core (a benchmark box has 2). All async clients
 run on the same event loop implementation (uvloop when installed, as surge's CLI uses it),
 so the comparison is about the client code, not the loop. Walls are measured inside the
@@ -67,8 +67,8 @@ class Sim:
 
 @contextlib.contextmanager
 def sim(*args: str, startup_timeout: float = 20.0) -> Iterator[Sim]:
-    """Run ``python -m surge.sim --port 0 ARGS`` in its own process for the ``with`` block."""
-    cmd = [sys.executable, "-m", "surge.sim", "--port", "0", "--seed", "1", *args]
+    """Run ``python -m surge_sim --port 0 ARGS`` in its own process for the ``with`` block."""
+    cmd = [sys.executable, "-m", "surge_sim", "--port", "0", "--seed", "1", *args]
     with tempfile.TemporaryFile(mode="w+") as errlog:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, text=True)
         try:
@@ -80,7 +80,7 @@ def sim(*args: str, startup_timeout: float = 20.0) -> Iterator[Sim]:
                 sys.exit(
                     f"could not start the simulator ({' '.join(cmd[1:])}):\n"
                     f"{errlog.read()[-2000:]}\n"
-                    "surge.sim may not exist yet in this checkout; every benchmark needs it."
+                    "surge_sim may not exist yet in this checkout; every benchmark needs it."
                 )
             yield Sim(url, proc)
         finally:
@@ -331,7 +331,7 @@ def surge_command() -> list[str]:
     found = shutil.which("surge")
     if found:
         return [found]
-    return [sys.executable, "-c", "from surge.cli import main; main()"]
+    return [sys.executable, "-c", "from surge.cli.main import main; main()"]
 
 
 def surge_cli_args(inp: Path, out: Path, base_url: str, concurrency: int, *extra: str) -> list[str]:
@@ -368,8 +368,10 @@ def surge_cli(
 ) -> Outcome:
     """``surge run`` as a subprocess; wall includes interpreter start-up and file I/O."""
     require_surge()
-    if importlib.util.find_spec("surge.cli") is None:
-        sys.exit("surge's CLI (surge.cli) is not in this checkout yet: cannot time `surge run`.")
+    if importlib.util.find_spec("surge.cli.main") is None:
+        sys.exit(
+            "surge's CLI (surge.cli.main) is not in this checkout yet: cannot time `surge run`."
+        )
     inp = write_input(WORK / f"input-{n}.jsonl", n)
     out = WORK / f"output-{n}.jsonl"
     out.unlink(missing_ok=True)  # a fresh run, not a resume

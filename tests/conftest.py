@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from surge.sim import SimConfig, Simulator
+from surge_sim import SimConfig, Simulator
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from click.testing import CliRunner, Result
 
-from surge.bench import bench_command
-from surge.sim import Simulator
+from surge.cli.bench import bench_command
+from surge_sim import Simulator
 
 SMALL = ["--latency", "0.05", "--n", "40", "--concurrency", "20", "--sequential-n", "5"]
 CLEAN_ENV: dict[str, str | None] = {"OPENAI_BASE_URL": None, "OPENAI_API_KEY": None}
@@ -82,7 +82,7 @@ def test_server_errors_are_reported(sim_factory: Callable[..., Simulator]) -> No
 
 
 def test_registered_in_the_cli() -> None:
-    from surge.cli import cli
+    from surge.cli.main import cli
 
     result = CliRunner().invoke(cli, ["bench", "--help"])
     assert result.exit_code == 0

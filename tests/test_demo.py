@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from surge.demo import demo_command
-from surge.demo_common import seconds, speedup
-from surge.demo_data import TEXT_MESSAGES, arxiv_lines, sentiment_requests
-from surge.sim import Simulator
+from surge.cli.demo.command import demo_command
+from surge.cli.demo.common import seconds, speedup
+from surge.cli.demo.data import TEXT_MESSAGES, arxiv_lines, sentiment_requests
+from surge_sim import Simulator
 
 SMALL = ["--latency", "0.05", "--n", "100", "--concurrency", "50", "--progress", "plain"]
 # No key and no endpoint from the developer's shell may leak into these runs.
@@ -129,7 +129,7 @@ def test_env_key_alone_does_not_leave_the_simulator() -> None:
 
 
 def test_registered_in_the_cli() -> None:
-    from surge.cli import cli
+    from surge.cli.main import cli
 
     result = CliRunner().invoke(cli, ["demo", "--help"])
     assert result.exit_code == 0

@@ -9,7 +9,7 @@ import pytest
 
 from surge.config import RunOptions
 from surge.errors import ConfigError, InputError
-from surge.formats import RequestBuilder, parse_param
+from surge.io.formats import RequestBuilder, parse_param
 from surge.models import Request
 
 MODEL = "gpt-4.1-mini"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from surge import _constants as C
-from surge.limiter import AdaptiveLimiter, Cell
+from surge._limits.limiter import AdaptiveLimiter, Cell
 
 START = 1000.0
 HEADROOM = C.LIMIT_HEADROOM

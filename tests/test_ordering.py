@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from surge._engine.engine import Engine, EngineSettings
+from surge._engine.ordering import Reorderer
+from surge._http.transport import RawResponse
 from surge.config import Endpoint, Limits, RetryPolicy, RunOptions
-from surge.engine import Engine, EngineSettings
+from surge.io.store import MemoryStore
 from surge.models import Request, Result
-from surge.ordering import Reorderer
-from surge.store import MemoryStore
-from surge.transport import RawResponse
 
 
 def result(index: int) -> Result:

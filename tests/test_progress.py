@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from surge.cli.progress import ProgressDisplay, status_line
 from surge.events import RunStats
-from surge.progress import ProgressDisplay, status_line
 
 
 def running_stats() -> RunStats:

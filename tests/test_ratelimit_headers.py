@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from surge.ratelimit_headers import LimitState, RateLimitSnapshot, parse_duration, parse_headers
+from surge._limits.headers import LimitState, RateLimitSnapshot, parse_duration, parse_headers
 
 NOW = 1_700_000_000.0
 

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from surge import _constants as C
+from surge._http.retry import RetryDecision, backoff_delay, decide, retry_after_seconds
 from surge.config import RetryPolicy
-from surge.retry import RetryDecision, backoff_delay, decide, retry_after_seconds
 
 POLICY = RetryPolicy(max_retries=3, initial_delay=0.5, max_delay=8.0)
 

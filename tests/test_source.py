@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from surge import source
 from surge.config import RunOptions
 from surge.errors import ConfigError, InputError
-from surge.formats import RequestBuilder
+from surge.io import source
+from surge.io.formats import RequestBuilder
+from surge.io.source import count_lines, iter_items, read_lines
 from surge.models import Request
-from surge.source import count_lines, iter_items, read_lines
 
 MODEL = "gpt-4.1-mini"
 

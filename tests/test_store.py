@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from surge.errors import OutputError
+from surge.io.store import JsonlStore, MemoryStore, read_results
 from surge.models import ErrorInfo, Result
-from surge.store import JsonlStore, MemoryStore, read_results
 
 
 def ok(custom_id: str, text: str = "fine") -> Result:
@@ -81,7 +81,7 @@ def test_torn_last_line_is_repaired(tmp_path: Path, caplog: pytest.LogCaptureFix
     torn = orjson.dumps(ok("c").to_output())[:40]  # killed mid-write: no newline
     path.write_bytes(whole + torn)
     store = JsonlStore(path)
-    with caplog.at_level(logging.WARNING, logger="surge.store"):
+    with caplog.at_level(logging.WARNING, logger="surge.io.store"):
         assert store.open() == {"a", "b"}
     assert "torn last line (40 bytes)" in caplog.text
     store.write(ok("c"))
@@ -130,7 +130,7 @@ def test_corrupt_middle_line_is_ignored_with_warning(
     a, c = (orjson.dumps(r.to_output()) for r in (ok("a"), ok("c")))
     path.write_bytes(a + b"\n" + junk + b"\n" + c + b"\n")
     store = JsonlStore(path)
-    with caplog.at_level(logging.WARNING, logger="surge.store"):
+    with caplog.at_level(logging.WARNING, logger="surge.io.store"):
         assert store.open() == {"a", "c"}
     store.close()
     assert f"{path}:2: unreadable output line ignored" in caplog.text

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from surge.cli.summary import format_summary, human_count, human_duration, summary_dict
 from surge.events import RunStats
-from surge.summary import format_summary, human_count, human_duration, summary_dict
 
 
 def finished_stats() -> RunStats:

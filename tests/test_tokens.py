@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import toktok
 
-from surge.tokens import (
+from surge._limits.tokens import (
     TokenCounter,
     encoding_for_model,
     estimate_cost,

@@ -21,16 +21,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ._engine.engine import Engine, EngineSettings
+from ._http.transport import Transport
 from ._sync import run_sync
 from .config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from .engine import Engine, EngineSettings
 from .errors import InputError
 from .events import Listener, RunStats
-from .formats import RequestBuilder
+from .io.formats import RequestBuilder
+from .io.source import InputFormat, iter_items, read_lines
+from .io.store import JsonlStore, MemoryStore, ResultStore, read_results
 from .models import Request, Result
-from .source import InputFormat, iter_items, read_lines
-from .store import JsonlStore, MemoryStore, ResultStore, read_results
-from .transport import Transport
 
 __all__ = ["amap", "as_completed", "map", "run_file"]
 

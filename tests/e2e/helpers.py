@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
-from surge.sim import Simulator
+from surge_sim import Simulator
 
-CLI = [sys.executable, "-m", "surge.cli", "run"]
+CLI = [sys.executable, "-m", "surge.cli.main", "run"]
 _TAG = re.compile(r"^\[sim:([0-9a-f]{12})\]")
 
 

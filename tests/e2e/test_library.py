@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import surge
-from surge.sim import prompt_digest
+from surge_sim import prompt_digest
 
 PROMPTS = [f"library prompt {i}" for i in range(1, 21)]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from surge.sim import prompt_digest
+from surge_sim import prompt_digest
 
 from .helpers import (
     answer_digest,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from surge.sim import Simulator, prompt_digest
+from surge_sim import Simulator, prompt_digest
 
 from .helpers import (
     answer_digest,

@@ -6,7 +6,7 @@ import itertools
 import time
 from pathlib import Path
 
-from surge.sim.limiter import TokenBucket
+from surge_sim.limiter import TokenBucket
 
 from .helpers import (
     attempts_by_id,

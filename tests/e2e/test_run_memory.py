@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from surge.sim import SimConfig, Simulator
+from surge_sim import SimConfig, Simulator
 
 from .helpers import cli_process, count_lines, sim_args
 

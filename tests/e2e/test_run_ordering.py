@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from surge.sim import prompt_digest
+from surge_sim import prompt_digest
 
 from .helpers import answer_digest, read_output, run_cli, sim_args, write_lines
 

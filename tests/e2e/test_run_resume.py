@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from surge.sim import prompt_digest
+from surge_sim import prompt_digest
 
 from .helpers import (
     CLI,
@@ -233,6 +233,6 @@ def test_resumed_run_with_recorded_failures_exits_1(sim_factory, tmp_path: Path)
 
 
 def test_cli_module_invocation_is_what_the_resume_command_replays() -> None:
-    # The helpers run "python -m surge.cli run ...": the printed "surge run ..." maps onto it.
-    assert CLI[-2:] == ["surge.cli", "run"]
+    # The helpers run "python -m surge.cli.main run ...": the printed "surge run ..." maps onto it.
+    assert CLI[-2:] == ["surge.cli.main", "run"]
     assert os.path.basename(CLI[0]).startswith("python")

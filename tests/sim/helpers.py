@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from surge.sim import Simulator
+from surge_sim import Simulator
 
 
 def chat(text: str = "hello", **extra: Any) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import aiohttp
 import jsonschema
 import pytest
 
-from surge.sim import SimConfig, Simulator, prompt_digest
-from surge.sim.content import count_tokens
+from surge_sim import SimConfig, Simulator, prompt_digest
+from surge_sim.content import count_tokens
 
 from .helpers import chat, post
 

@@ -1,4 +1,4 @@
-"""The public surface: ``__all__``, independence from the engine, and ``python -m surge.sim``."""
+"""The public surface: ``__all__``, independence from the engine, and ``python -m surge_sim``."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from pathlib import Path
 import aiohttp
 from click.testing import CliRunner
 
-import surge.sim
-from surge.sim import SimConfig, Simulator
-from surge.sim.cli import sim_command
+import surge_sim
+from surge_sim import SimConfig, Simulator
+from surge_sim.cli import sim_command
 
 from .helpers import chat
 
-SIM_DIR = Path(surge.sim.__file__).parent
+SIM_DIR = Path(surge_sim.__file__).parent
 
 
 def test_public_api_is_pinned() -> None:
-    assert surge.sim.__all__ == ["SimConfig", "Simulator", "prompt_digest"]
+    assert surge_sim.__all__ == ["SimConfig", "Simulator", "prompt_digest"]
 
 
 def test_simulator_imports_nothing_from_surge_outside_sim() -> None:
@@ -32,13 +32,13 @@ def test_simulator_imports_nothing_from_surge_outside_sim() -> None:
             if isinstance(node, ast.ImportFrom):
                 module = node.module or ""
                 if node.level == 0:
-                    assert not module.startswith("surge") or module.startswith("surge.sim"), path
+                    assert not module.startswith("surge") or module.startswith("surge_sim"), path
                 else:
-                    assert node.level == 1, f"{path}: relative import leaves surge.sim"
+                    assert node.level == 1, f"{path}: relative import leaves surge_sim"
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     name = alias.name
-                    assert not name.startswith("surge") or name.startswith("surge.sim"), path
+                    assert not name.startswith("surge") or name.startswith("surge_sim"), path
 
 
 def test_cli_help_lists_the_options() -> None:
@@ -70,7 +70,7 @@ def test_cli_rejects_bad_rates() -> None:
 
 def test_python_m_surge_sim_serves_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "surge.sim", "--port", "0", "--rpm", "600", "--seed", "2"],
+        [sys.executable, "-m", "surge_sim", "--port", "0", "--rpm", "600", "--seed", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -12,15 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from surge.sim import prompt_digest
-from surge.sim.content import (
+from surge_sim import prompt_digest
+from surge_sim.content import (
     _WORDS,
     MAX_FILLER_WORDS,
     count_tokens,
     embedding_vector,
     reply_text,
 )
-from surge.sim.schema_instance import SchemaError, instance
+from surge_sim.schema_instance import SchemaError, instance
 
 
 def test_prompt_digest_is_12_hex_of_sha256() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from surge.sim import SimConfig, Simulator
-from surge.sim.faults import answer_delay
+from surge_sim import SimConfig, Simulator
+from surge_sim.faults import answer_delay
 
 from .helpers import chat, post
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from surge.sim.limiter import RateLimits, SlidingWindow, TokenBucket, format_duration
+from surge_sim.limiter import RateLimits, SlidingWindow, TokenBucket, format_duration
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import re
 import time
 from typing import Any
 
-from surge.sim import Simulator
+from surge_sim import Simulator
 
 from .helpers import chat, post
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from surge.sim import Simulator, prompt_digest
+from surge_sim import Simulator, prompt_digest
 
 from .helpers import chat, post
 

@@ -26,8 +26,8 @@ from typing import Protocol
 
 import orjson
 
-from .errors import OutputError
-from .models import Result
+from ..errors import OutputError
+from ..models import Result
 
 __all__ = ["JsonlStore", "MemoryStore", "ResultStore", "read_results"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .models import Request
+from ...models import Request
 
 __all__ = [
     "ARXIV_SYSTEM",

@@ -22,17 +22,17 @@ from typing import Any
 
 import orjson
 
-from . import _constants as C
-from .config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from .errors import InputError, RequestError
-from .events import Listener, RequestFinished, RequestRetrying, RequestStarted, RunStats
-from .limiter import AdaptiveLimiter, RateLimiter
-from .models import ErrorInfo, Request, Result
+from .. import _constants as C
+from .._http.retry import decide
+from .._http.transport import AiohttpTransport, RawResponse, Transport
+from .._limits.limiter import AdaptiveLimiter, RateLimiter
+from .._limits.tokens import TokenCounter, charged_tokens, estimate_cost
+from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
+from ..errors import InputError, RequestError
+from ..events import Listener, RequestFinished, RequestRetrying, RequestStarted, RunStats
+from ..io.store import ResultStore
+from ..models import ErrorInfo, Request, Result
 from .ordering import Reorderer
-from .retry import decide
-from .store import ResultStore
-from .tokens import TokenCounter, charged_tokens, estimate_cost
-from .transport import AiohttpTransport, RawResponse, Transport
 
 __all__ = ["Engine", "EngineSettings"]
 

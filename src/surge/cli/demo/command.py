@@ -24,12 +24,12 @@ from pathlib import Path
 
 import click
 
-from ._cli_options import progress_options
-from ._sync import run_sync
-from .demo_common import SimSettings, chosen_base_url, open_target, seconds, target_options
-from .demo_parts import Demo
-from .errors import ConfigError, SurgeError
-from .progress import Mode
+from ..._sync import run_sync
+from ...errors import ConfigError, SurgeError
+from ..options import progress_options
+from ..progress import Mode
+from .common import SimSettings, chosen_base_url, open_target, seconds, target_options
+from .parts import Demo
 
 __all__ = ["demo_command"]
 

@@ -17,9 +17,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
 from typing import IO, Literal
 
-from .errors import InputError
+from ..errors import InputError
+from ..models import Request
 from .formats import RequestBuilder
-from .models import Request
 
 __all__ = ["InputFormat", "count_lines", "iter_items", "read_lines"]
 

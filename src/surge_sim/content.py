@@ -2,7 +2,7 @@
 
 Example::
 
-    from surge.sim.content import prompt_digest, reply_text, count_tokens
+    from surge_sim.content import prompt_digest, reply_text, count_tokens
 
     digest = prompt_digest("What is 2+2?")        # "1a6b8b2f..." (12 hex chars)
     text, tokens = reply_text(digest, seed=0)      # "[sim:<digest>] word word ...", exact count

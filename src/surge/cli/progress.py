@@ -16,8 +16,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from . import _constants as C
-from .events import RunStats
+from .. import _constants as C
+from ..events import RunStats
 from .summary import human_count, human_duration
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from .models import Result
+from ..models import Result
 
 __all__ = ["Reorderer"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .events import RunStats
+from ..events import RunStats
 
 __all__ = ["format_summary", "human_count", "human_duration", "summary_dict"]
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import orjson
 
-from .config import API_PATHS, RunOptions
-from .errors import ConfigError, InputError
-from .models import Request
+from ..config import API_PATHS, RunOptions
+from ..errors import ConfigError, InputError
+from ..models import Request
 
 __all__ = ["RequestBuilder", "parse_param"]
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import click
 
-from ._cli_options import progress_options
-from ._sync import run_sync
-from .api import amap
-from .config import Limits
-from .demo_common import (
+from .._sync import run_sync
+from ..api import amap
+from ..config import Limits
+from ..errors import ConfigError, SurgeError
+from ..events import RunStats
+from .demo.common import (
     SimSettings,
     Target,
     chosen_base_url,
@@ -35,9 +36,8 @@ from .demo_common import (
     speedup,
     target_options,
 )
-from .demo_data import bench_request
-from .errors import ConfigError, SurgeError
-from .events import RunStats
+from .demo.data import bench_request
+from .options import progress_options
 from .progress import Mode, ProgressDisplay
 
 __all__ = ["bench_command", "run_phase"]

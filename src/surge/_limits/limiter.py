@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from . import _constants as C
-from .ratelimit_headers import LimitState, parse_headers
+from .. import _constants as C
+from .headers import LimitState, parse_headers
 
 __all__ = ["AdaptiveLimiter", "Cell", "RateLimiter", "Ticket"]
 

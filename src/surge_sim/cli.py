@@ -2,7 +2,7 @@
 
 Example::
 
-    $ python -m surge.sim --port 0 --rpm 600 --error-503 0.05 --seed 1
+    $ python -m surge_sim --port 0 --rpm 600 --error-503 0.05 --seed 1
     surge sim listening on http://127.0.0.1:41234/v1
 
 The first line on stdout is always that one, flushed, so a parent process can read the URL.

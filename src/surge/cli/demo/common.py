@@ -26,13 +26,14 @@ from typing import Any, TypeVar
 
 import click
 
-from . import _constants as C
-from .api import amap
-from .config import Endpoint, Limits, RetryPolicy, Timeout
-from .demo_data import chat_request, sentiment_requests
-from .models import Request, Result
-from .sim import SimConfig, Simulator
-from .summary import human_duration
+from surge_sim import SimConfig, Simulator
+
+from ... import _constants as C
+from ...api import amap
+from ...config import Endpoint, Limits, RetryPolicy, Timeout
+from ...models import Request, Result
+from ..summary import human_duration
+from .data import chat_request, sentiment_requests
 
 __all__ = [
     "SimSettings",

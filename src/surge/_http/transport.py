@@ -24,7 +24,7 @@ from typing import Protocol
 
 import aiohttp
 
-from .errors import APIConnectionError, APITimeoutError
+from ..errors import APIConnectionError, APITimeoutError
 
 __all__ = ["AiohttpTransport", "RawResponse", "Transport"]
 

@@ -2,7 +2,7 @@
 
 Example::
 
-    from surge.sim import SimConfig, Simulator, prompt_digest
+    from surge_sim import SimConfig, Simulator, prompt_digest
 
     cfg = SimConfig(latency=0.3, latency_jitter=0.1, rpm=1200, seed=1, error_503=0.05)
     async with Simulator(cfg) as sim:
@@ -15,7 +15,7 @@ Example::
 It serves ``/v1/chat/completions``, ``/v1/responses``, ``/v1/embeddings`` and ``/v1/models``
 with deterministic answers (each reply starts with ``[sim:<prompt_digest(last user text)>]``),
 provider-style rate limits and seeded faults. It is independent of surge's engine on purpose:
-nothing here imports from surge outside ``surge.sim``.
+nothing here imports from surge outside ``surge_sim``.
 
 Modules: ``config`` (SimConfig), ``limiter`` (token bucket, sliding window, header format),
 ``content`` (digest, reply text, tokens, embeddings), ``schema_instance`` (structured

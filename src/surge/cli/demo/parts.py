@@ -6,7 +6,7 @@
         await demo.digest(n=1000, concurrency=200, workdir=Path(tmp))   # (b) the engine
         await demo.travel("Lisbon")                # (c) fan-out, then fan-in
 
-Every number printed is measured while the demo runs; see :mod:`surge.demo`.
+Every number printed is measured while the demo runs; see :mod:`surge.cli.demo.command`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,15 @@ from statistics import fmean
 import click
 import orjson
 
-from .api import amap, as_completed, run_file
-from .config import Limits
-from .demo_common import Target, seconds, speedup
-from .demo_data import (
+from ...api import amap, as_completed, run_file
+from ...config import Limits
+from ...events import Event, RequestFinished, RequestRetrying, RequestStarted, RunStats
+from ...io.store import read_results
+from ...models import Result
+from ..progress import Mode, ProgressDisplay
+from ..summary import format_summary
+from .common import Target, seconds, speedup
+from .data import (
     TEXT_MESSAGES,
     TRAVEL_SYSTEM,
     arxiv_lines,
@@ -31,11 +36,6 @@ from .demo_data import (
     synthesis_request,
     travel_questions,
 )
-from .events import Event, RequestFinished, RequestRetrying, RequestStarted, RunStats
-from .models import Result
-from .progress import Mode, ProgressDisplay
-from .store import read_results
-from .summary import format_summary
 
 __all__ = ["Demo"]
 

@@ -2,7 +2,7 @@
 
 Example::
 
-    from surge.sim import SimConfig
+    from surge_sim import SimConfig
 
     cfg = SimConfig(latency=0.3, latency_jitter=0.1, rpm=1200, seed=1, error_503=0.05)
     faster = cfg.replace(latency=0.0)

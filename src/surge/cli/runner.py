@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .api import run_file
-from .config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from .engine import Engine
-from .errors import ConfigError, SurgeError
-from .events import RunStats
-from .source import InputFormat, count_lines
+from .._engine.engine import Engine
+from ..api import run_file
+from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
+from ..errors import ConfigError, SurgeError
+from ..events import RunStats
+from ..io.source import InputFormat, count_lines
 
 __all__ = ["RunRequest", "execute_run"]
 

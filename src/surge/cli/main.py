@@ -21,9 +21,9 @@ from typing import Any
 
 import click
 
-from . import _constants as C
-from ._cli_options import progress_options
-from .errors import ConfigError, SurgeError
+from .. import _constants as C
+from ..errors import ConfigError, SurgeError
+from .options import progress_options
 
 __all__ = ["cli", "main"]
 
@@ -32,9 +32,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Subcommands that live in other modules are imported only when used, so `surge run`
 # starts fast and never loads the simulator or the demo.
 _LAZY = {
-    "sim": ("surge.sim.cli", "sim_command"),
-    "demo": ("surge.demo", "demo_command"),
-    "bench": ("surge.bench", "bench_command"),
+    "sim": ("surge_sim.cli", "sim_command"),
+    "demo": ("surge.cli.demo.command", "demo_command"),
+    "bench": ("surge.cli.bench", "bench_command"),
 }
 
 
@@ -177,8 +177,8 @@ def run_command(
     optional "id"), or plain text with one prompt per line; "-" reads stdin. Killed or
     interrupted, the same command resumes where it stopped.
     """
-    from .config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-    from .formats import parse_param
+    from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
+    from ..io.formats import parse_param
     from .runner import RunRequest, execute_run
 
     _configure_logging(verbose)

@@ -13,8 +13,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import _constants as C
-from .config import RetryPolicy
+from .. import _constants as C
+from ..config import RetryPolicy
 
 __all__ = [
     "RetryDecision",
