@@ -43,7 +43,7 @@ def ids_in(path: Path) -> list[str]:
 def test_new_file_is_created_and_empty(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     store = JsonlStore(path)
-    assert store.open() == set()
+    assert store.open().finished == set()
     assert path.exists()
     store.close()
     assert path.read_bytes() == b""
@@ -68,7 +68,7 @@ def test_resume_returns_finished_ids_and_appends(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     write_all(path, [ok("a"), failed("b")])
     store = JsonlStore(path)
-    assert store.open() == {"a", "b"}  # a failure is finished too, unless retry_failed
+    assert store.open().finished == {"a", "b"}  # a failure is finished too, unless retry_failed
     store.write(ok("c"))
     store.close()
     assert ids_in(path) == ["a", "b", "c"]
@@ -82,7 +82,7 @@ def test_torn_last_line_is_repaired(tmp_path: Path, caplog: pytest.LogCaptureFix
     path.write_bytes(whole + torn)
     store = JsonlStore(path)
     with caplog.at_level(logging.WARNING, logger="surge.io.store"):
-        assert store.open() == {"a", "b"}
+        assert store.open().finished == {"a", "b"}
     assert "torn last line (40 bytes)" in caplog.text
     store.write(ok("c"))
     store.close()
@@ -95,7 +95,7 @@ def test_complete_record_without_newline_is_also_cut(tmp_path: Path) -> None:
     write_all(path, [ok("a")])
     path.write_bytes(path.read_bytes() + orjson.dumps(ok("b").to_output()))
     store = JsonlStore(path)
-    assert store.open() == {"a"}
+    assert store.open().finished == {"a"}
     store.close()
     assert ids_in(path) == ["a"]
 
@@ -104,7 +104,7 @@ def test_file_that_is_one_torn_line(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     path.write_bytes(b'{"id": "batch_req_1", "custom_')
     store = JsonlStore(path)
-    assert store.open() == set()
+    assert store.open().finished == set()
     store.close()
     assert path.read_bytes() == b""
 
@@ -114,7 +114,7 @@ def test_torn_line_longer_than_the_repair_chunk(tmp_path: Path) -> None:
     write_all(path, [ok("a")])
     path.write_bytes(path.read_bytes() + b'{"custom_id": "big", "x": "' + b"y" * 200_000)
     store = JsonlStore(path)
-    assert store.open() == {"a"}
+    assert store.open().finished == {"a"}
     store.close()
     assert ids_in(path) == ["a"]
 
@@ -131,7 +131,7 @@ def test_corrupt_middle_line_is_ignored_with_warning(
     path.write_bytes(a + b"\n" + junk + b"\n" + c + b"\n")
     store = JsonlStore(path)
     with caplog.at_level(logging.WARNING, logger="surge.io.store"):
-        assert store.open() == {"a", "c"}
+        assert store.open().finished == {"a", "c"}
     store.close()
     assert f"{path}:2: unreadable output line ignored" in caplog.text
 
@@ -140,7 +140,7 @@ def test_retry_failed_drops_error_lines(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     write_all(path, [ok("a"), failed("b"), ok("c"), failed("d", status=None), failed("e", 400)])
     store = JsonlStore(path, retry_failed=True)
-    assert store.open() == {"a", "c"}
+    assert store.open().finished == {"a", "c"}
     assert store.resumed_failures == 3
     # The rewrite happened before writing starts: no stale temp file, failures gone.
     assert ids_in(path) == ["a", "c"]
@@ -167,7 +167,7 @@ def test_retry_failed_classification(
     path = tmp_path / "out.jsonl"
     path.write_bytes(orjson.dumps(record) + b"\n")
     store = JsonlStore(path, retry_failed=True)
-    assert store.open() == (set() if is_failure else {"x"})
+    assert store.open().finished == (set() if is_failure else {"x"})
     store.close()
     assert (path.read_bytes() == b"") is is_failure
 
@@ -177,7 +177,7 @@ def test_retry_failed_without_failures_leaves_file_alone(tmp_path: Path) -> None
     write_all(path, [ok("a"), ok("b")])
     before = path.stat().st_ino
     store = JsonlStore(path, retry_failed=True)
-    assert store.open() == {"a", "b"}
+    assert store.open().finished == {"a", "b"}
     store.close()
     assert store.resumed_failures == 0
     assert path.stat().st_ino == before  # not rewritten
@@ -188,7 +188,7 @@ def test_retry_failed_also_repairs_the_torn_tail(tmp_path: Path) -> None:
     write_all(path, [ok("a"), failed("b")])
     path.write_bytes(path.read_bytes() + b'{"custom_id": "c", "resp')
     store = JsonlStore(path, retry_failed=True)
-    assert store.open() == {"a"}
+    assert store.open().finished == {"a"}
     store.close()
     assert ids_in(path) == ["a"]
 
@@ -225,7 +225,7 @@ def test_read_results_skips_junk(tmp_path: Path) -> None:
 
 def test_memory_store_keeps_nothing() -> None:
     store = MemoryStore()
-    assert store.open() == set()
+    assert store.open().finished == set()
     store.write(ok("a"))
     store.close()
-    assert store.open() == set()
+    assert store.open().finished == set()

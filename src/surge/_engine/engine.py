@@ -3,11 +3,13 @@
     engine = Engine(EngineSettings(endpoint=Endpoint(base_url=url), limits=Limits(100)))
     stats = await engine.run(read_lines("in.jsonl", builder), JsonlStore("out.jsonl"))
 
-One request travels one way: the *feeder* reads the source, skips what the store says is
-finished, and puts requests on a bounded queue; ``concurrency`` *workers* take them one
-at a time, wait for the *limiter*, make one *transport* attempt, ask the *retry policy*
-what to do with a failure, and hand the final result to the *store* (through the
-reorder buffer when ``ordered``). Nothing else decides that a request is finished.
+One request travels one way: the *feeder* reads the source and asks the store's *ledger*
+what to do with each item (send it, record it as an invalid line, or skip it as already
+finished); requests go on a bounded queue; ``concurrency`` *workers* take them one at a
+time and run each *attempt* through the step chain of ``attempt.py`` (cache, budget,
+validation, rate limit, send); a retry waits its own delay, and the final result goes to
+the *store* (through the reorder buffer when ``ordered``). Nothing else decides that a
+request is finished.
 """
 
 from __future__ import annotations
@@ -16,23 +18,22 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from .. import _constants as C
-from .._http.retry import decide
-from .._http.transport import AiohttpTransport, RawResponse, Transport
-from .._limits.limiter import AdaptiveLimiter, RateLimiter
-from .._limits.tokens import TokenCounter, charged_tokens, estimate_cost
+from .._http.transport import AiohttpTransport, Transport
+from .._limits.gate import Gate, LocalGate
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from ..errors import InputError, RequestError
+from ..errors import InputError
 from ..events import Listener, RequestFinished, RequestRetrying, RequestStarted, RunStats
+from ..io.ledger import Ledger, Skip
 from ..io.store import ResultStore
-from ..models import ErrorInfo, Request, Result
+from ..models import Request, Result
+from .attempt import Attempt, Step, compose
 from .ordering import Reorderer
+from .steps import LimitStep, Sender
 
 __all__ = ["Engine", "EngineSettings"]
 
@@ -50,38 +51,6 @@ class EngineSettings:
     options: RunOptions = field(default_factory=RunOptions)
 
 
-def _error_from_response(raw: RawResponse, body: Any) -> ErrorInfo:
-    """A short code and the server's own message, from an OpenAI-style error body."""
-    message = ""
-    code = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        err = body["error"]
-        message = str(err.get("message") or "")
-        code = err.get("code") or err.get("type")
-    elif isinstance(body, dict) and isinstance(body.get("error"), str):
-        message = body["error"]
-    elif isinstance(body, str):
-        message = body[:500]
-    code = (
-        str(code)
-        if code
-        else ("rate_limit_exceeded" if raw.status == 429 else f"http_{raw.status}")
-    )
-    return ErrorInfo(code, f"HTTP {raw.status}: {message}".rstrip(": ") or f"HTTP {raw.status}")
-
-
-def _usage_cost(body: Any, request_body: dict[str, Any]) -> tuple[int, int] | None:
-    """(prompt tokens, completion tokens) from a response's usage, if present."""
-    usage = body.get("usage") if isinstance(body, dict) else None
-    if not isinstance(usage, dict):
-        return None
-    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
-    completion = usage.get("completion_tokens", usage.get("output_tokens", 0))
-    if not isinstance(prompt, int) or not isinstance(completion, int):
-        return None
-    return prompt, completion
-
-
 class Engine:
     """Runs requests through limiter, transport and retry policy into a store."""
 
@@ -90,7 +59,8 @@ class Engine:
         settings: EngineSettings,
         *,
         transport: Transport | None = None,
-        limiter: RateLimiter | None = None,
+        gate: Gate | None = None,
+        steps: Sequence[Step] = (),
         listeners: tuple[Listener, ...] = (),
         stats: RunStats | None = None,
         rng: random.Random | None = None,
@@ -101,18 +71,25 @@ class Engine:
             concurrency=limits.concurrency, connect_timeout=settings.timeout.connect
         )
         self._owns_transport = transport is None
-        self.limiter: RateLimiter = limiter or AdaptiveLimiter(rpm=limits.rpm, tpm=limits.tpm)
+        self.gate: Gate = gate or LocalGate(limits)
         self.listeners = listeners
         self.stats = stats or RunStats()
-        self._rng = rng or random.Random()
-        self._tokens = TokenCounter()
-        self._expected_output: float = C.DEFAULT_EXPECTED_OUTPUT_TOKENS
         self._stopping = asyncio.Event()
         self._headers = self._base_headers()
         self._urls: dict[str, str] = {}
         self._feeder: asyncio.Task[None] | None = None
         self._reorder: Reorderer | None = None
-        self._failed_before: set[str] = set()
+        sender = Sender(
+            self.transport,
+            self._url,
+            self._headers_for,
+            settings.retry,
+            timeout=settings.timeout.total,
+            stats=self.stats,
+            on_send=self._on_send,
+            rng=rng,
+        )
+        self._chain = compose([*steps, LimitStep(self.gate, self._stopping)], sender)
 
     # -- set-up ------------------------------------------------------------------
     def _base_headers(self) -> dict[str, str]:
@@ -155,12 +132,8 @@ class Engine:
         grace: float = C.SHUTDOWN_GRACE,
     ) -> RunStats:
         """Process every item of ``source``; return the run's statistics."""
-        finished = store.open()
-        # Failures already recorded (not re-sent without --retry-failed) still count
-        # against the run's outcome.
-        self._failed_before = getattr(store, "failed_ids", set())
-        if getattr(self.limiter, "tracks_tokens", False):
-            self._tokens.warm()
+        ledger = store.open()
+        self.gate.warm()
 
         def deliver(result: Result) -> None:
             store.write(result)
@@ -178,7 +151,7 @@ class Engine:
         concurrency = self.settings.limits.concurrency
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency * 2)
         workers = [asyncio.create_task(self._worker(queue, reorder)) for _ in range(concurrency)]
-        feeder = self._feeder = asyncio.create_task(self._feed(source, finished, queue, reorder))
+        feeder = self._feeder = asyncio.create_task(self._feed(source, ledger, queue, reorder))
         try:
             await asyncio.wait({feeder})
             if not feeder.cancelled() and feeder.exception() is not None:
@@ -229,60 +202,24 @@ class Engine:
     async def _feed(
         self,
         source: AsyncIterable[Request | InputError],
-        finished: set[str],
+        ledger: Ledger,
         queue: asyncio.Queue[Any],
         reorder: Reorderer,
     ) -> None:
-        seen: set[str] = set()
-        failed_before = self._failed_before
         index = 0
         async for item in source:
             if self._stopping.is_set():
                 break
-            if isinstance(item, InputError):
-                custom_id = f"line-{item.line}"
-                if custom_id in finished:
-                    self._skip(custom_id, failed_before)
-                    continue
-                work: Request | Result = Result(
-                    custom_id=custom_id,
-                    line=item.line,
-                    error=ErrorInfo(item.code, str(item)),
-                    line_error=True,
-                )
-            elif item.custom_id in seen:
-                # The error line gets its own id: sharing the original's would make a
-                # resume believe the original finished (and each id stays unique).
-                dup_id = f"{item.custom_id}#line-{item.line}"
-                if dup_id in finished:
-                    self._skip(dup_id, failed_before)
-                    continue
-                work = Result(
-                    custom_id=dup_id,
-                    line=item.line,
-                    error=ErrorInfo(
-                        "invalid_input",
-                        f"line {item.line}: duplicate custom_id {item.custom_id!r} "
-                        "(an earlier line has it); not sent",
-                    ),
-                    line_error=True,
-                )
-            else:
-                seen.add(item.custom_id)
-                if item.custom_id in finished:
-                    self._skip(item.custom_id, failed_before)
-                    continue
-                work = item
+            work = ledger.admit(item)
+            if isinstance(work, Skip):
+                self.stats.skipped += 1
+                if work.failed:
+                    self.stats.skipped_failed += 1
+                continue
             work.index = index
             index += 1
             await reorder.wait_for_room(work.index)
             await queue.put(work)
-
-    def _skip(self, custom_id: str, failed_before: set[str]) -> None:
-        """A line whose result is already in the output (resume)."""
-        self.stats.skipped += 1
-        if custom_id in failed_before:
-            self.stats.skipped_failed += 1
 
     async def _worker(self, queue: asyncio.Queue[Any], reorder: Reorderer) -> None:
         while True:
@@ -304,123 +241,62 @@ class Engine:
             except Exception:  # a listener must never break the run
                 log.exception("event listener failed")
 
-    def _estimate(self, request: Request) -> int:
-        prompt = self._tokens.prompt_tokens(request.body)
-        return estimate_cost(request.body, prompt=prompt, expected_output=self._expected_output)
+    def _on_send(self, attempt: Attempt) -> None:
+        if self.listeners:
+            request = attempt.request
+            self._emit(RequestStarted(request.custom_id, request.line, attempt.number))
 
-    def _learn_output(self, completion: int) -> None:
-        # Exponential moving average: adapts within ~20 answers, cheap on the hot path.
-        self._expected_output += (completion - self._expected_output) * 0.05
+    def _headers_for(self, attempt: Attempt) -> Mapping[str, str]:
+        custom_id = attempt.request.custom_id
+        if custom_id.isascii() and len(custom_id) <= 512:
+            return {**self._headers, "X-Client-Request-Id": custom_id}
+        return self._headers
 
     async def _execute(self, request: Request) -> Result | None:
         """All attempts for one request; ``None`` when abandoned by a shutdown."""
-        stats = self.stats
-        limiter = self.limiter
-        settings = self.settings
-        body = orjson.dumps(request.body)
-        headers = self._headers
-        if request.custom_id.isascii() and len(request.custom_id) <= 512:
-            headers = {**headers, "X-Client-Request-Id": request.custom_id}
-        url = self._url(request.url)
-        timeout = settings.timeout.total
-        started = 0.0  # set when the first attempt leaves: limiter waits are not latency
-        attempt = 0
+        body = request.body
+        number = 0
+        first_sent: float | None = None
         while True:
-            attempt += 1
-            tokens = self._estimate(request) if getattr(limiter, "tracks_tokens", True) else 0
-            ticket = await limiter.acquire(tokens)
-            if self._stopping.is_set():
-                limiter.release()
-                limiter.settle(tokens, 0)
+            number += 1
+            attempt = Attempt(request, number, body)
+            outcome = await self._chain(attempt)
+            if first_sent is None:
+                first_sent = attempt.sent_at
+            if outcome.kind == "abandon":
                 return None
-            if attempt == 1:
-                started = time.monotonic()
-            stats.in_flight += 1
-            stats.attempts += 1
-            if self.listeners:
-                self._emit(RequestStarted(request.custom_id, request.line, attempt))
-            raw: RawResponse | None = None
-            failure: RequestError | None = None
-            try:
-                raw = await self.transport.send(request.method, url, body, headers, timeout=timeout)
-            except RequestError as err:
-                failure = err
-            finally:
-                stats.in_flight -= 1
-            if raw is not None:
-                limiter.observe(raw.headers, ticket)
-            limiter.release()
-
-            if raw is not None and raw.status < 300:
-                return self._success(request, raw, tokens, attempt, started)
-
-            status = raw.status if raw is not None else None
-            parsed = self._parse_body(raw.body) if raw is not None else None
-            if status == 429:
-                stats.rate_limited += 1
-                limiter.settle(tokens, 0, refused=True)  # a refused request costs no quota
-            else:
-                limiter.settle(tokens, tokens)
-            error = _error_from_response(raw, parsed) if raw is not None else None
-            decision = decide(
-                settings.retry,
-                attempt=attempt,
-                status=status,
-                headers=raw.headers if raw is not None else None,
-                rand=self._rng.random(),
-                error_code=error.code if error else None,
-                error_message=error.message if error else None,
-            )
-            if status == 429 and decision.retry:
-                # One 429 means the quota is spent for everyone: stop all new requests
-                # for as long as the server asked (or the backoff), not just this one.
-                limiter.pause(decision.delay)
-            reason = (
-                f"HTTP {status}" if status is not None else (failure.code if failure else "error")
-            )
-            if decision.retry and not self._stopping.is_set():
-                stats.retries += 1
+            if outcome.kind == "retry":
+                if self._stopping.is_set():
+                    return None  # would have retried: leave it for the resumed run
+                self.stats.retries += 1
                 log.debug(
                     "retry %s (attempt %d, %s) in %.2fs",
                     request.custom_id,
-                    attempt,
-                    reason,
-                    decision.delay,
+                    number,
+                    outcome.reason,
+                    outcome.delay,
                 )
                 if self.listeners:
                     self._emit(
                         RequestRetrying(
-                            request.custom_id, request.line, attempt, reason, decision.delay
+                            request.custom_id, request.line, number, outcome.reason, outcome.delay
                         )
                     )
-                if await self._sleep_unless_stopping(decision.delay):
+                if await self._sleep_unless_stopping(outcome.delay):
                     return None
+                if outcome.body is not None:
+                    body = outcome.body
                 continue
-            if self._stopping.is_set() and decision.retry:
-                return None  # would have retried: leave it for the resumed run
-            latency = time.monotonic() - started
-            if raw is not None:
-                return Result(
-                    custom_id=request.custom_id,
-                    line=request.line,
-                    index=request.index,
-                    status_code=raw.status,
-                    body=parsed,
-                    request_id=raw.headers.get("x-request-id"),
-                    error=error,
-                    attempts=attempt,
-                    latency=latency,
-                )
-            assert failure is not None
+            latency = time.monotonic() - first_sent if first_sent is not None else None
             return Result(
                 custom_id=request.custom_id,
                 line=request.line,
                 index=request.index,
-                error=ErrorInfo(
-                    failure.code,
-                    f"{failure.message} (after {attempt} attempt{'s' if attempt > 1 else ''})",
-                ),
-                attempts=attempt,
+                status_code=attempt.status,
+                body=attempt.data,
+                request_id=attempt.request_id,
+                error=outcome.error,
+                attempts=number,
                 latency=latency,
             )
 
@@ -433,33 +309,3 @@ class Engine:
         except TimeoutError:
             return False
         return True
-
-    @staticmethod
-    def _parse_body(data: bytes) -> Any:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return data.decode("utf-8", "replace")
-
-    def _success(
-        self, request: Request, raw: RawResponse, tokens: int, attempt: int, started: float
-    ) -> Result:
-        body = self._parse_body(raw.body)
-        cost = _usage_cost(body, request.body)
-        if cost is not None:
-            prompt, completion = cost
-            self._learn_output(completion)
-            charged = charged_tokens(request.body, prompt=prompt, completion=completion)
-            self.limiter.settle(tokens, charged if tokens else 0)
-        else:
-            self.limiter.settle(tokens, tokens)
-        return Result(
-            custom_id=request.custom_id,
-            line=request.line,
-            index=request.index,
-            status_code=raw.status,
-            body=body,
-            request_id=raw.headers.get("x-request-id"),
-            attempts=attempt,
-            latency=time.monotonic() - started,
-        )

@@ -28,6 +28,7 @@ import orjson
 
 from ..errors import OutputError
 from ..models import Result
+from .ledger import Ledger
 
 __all__ = ["JsonlStore", "MemoryStore", "ResultStore", "read_results"]
 
@@ -35,8 +36,8 @@ log = logging.getLogger(__name__)
 
 
 class ResultStore(Protocol):
-    def open(self) -> set[str]:
-        """Prepare for writing; return the custom_ids already finished."""
+    def open(self) -> Ledger:
+        """Prepare for writing; return the resume decision built from what is finished."""
         ...
 
     def write(self, result: Result) -> None: ...
@@ -47,8 +48,8 @@ class ResultStore(Protocol):
 class MemoryStore:
     """Keeps nothing on disk (library calls without ``output=``)."""
 
-    def open(self) -> set[str]:
-        return set()
+    def open(self) -> Ledger:
+        return Ledger()
 
     def write(self, result: Result) -> None:
         pass
@@ -77,7 +78,7 @@ class JsonlStore:
         self.resumed_failures = 0  # error lines dropped for --retry-failed
         self.failed_ids: set[str] = set()  # error lines kept (finished, but not ok)
 
-    def open(self) -> set[str]:
+    def open(self) -> Ledger:
         finished: set[str] = set()
         if self.path.exists():
             finished = self._scan()
@@ -85,7 +86,7 @@ class JsonlStore:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as err:
             raise OutputError(f"cannot open {self.path} for writing: {err.strerror}") from err
-        return finished
+        return Ledger(finished, self.failed_ids)
 
     def _scan(self) -> set[str]:
         finished: set[str] = set()
