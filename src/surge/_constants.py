@@ -41,3 +41,10 @@ SHUTDOWN_GRACE = 10.0
 PLAIN_PROGRESS_INTERVAL = 5.0
 
 OUTPUT_METADATA_KEY = "surge"
+
+# Structured outputs: how many times a reply that does not match the schema is asked again.
+DEFAULT_VALIDATION_RETRIES = 2
+
+# Fan-out: the synthesis model's context, in tokens, that the answers must fit in (beyond
+# it they are synthesized in groups first). Conservative for today's 128k-token models.
+DEFAULT_CONTEXT_TOKENS = 100_000

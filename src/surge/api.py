@@ -21,8 +21,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from . import _constants as C
+from ._engine.attempt import Step
 from ._engine.engine import Engine, EngineSettings
+from ._engine.validate import ValidateStep
 from ._http.transport import Transport
+from ._schema import OutputSchema
 from ._sync import run_sync
 from .config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
 from .errors import InputError
@@ -59,6 +63,21 @@ def _settings(
     )
 
 
+def _steps(schema: Any, validation_retries: int) -> tuple[Step, ...]:
+    """The attempt steps a call asks for (structured outputs: ``schema=``)."""
+    if schema is None:
+        return ()
+    return (ValidateStep(OutputSchema.coerce(schema), retries=validation_retries),)
+
+
+def _rehydrate(result: Result, schema: Any) -> Result:
+    """A result read back from a file carries plain data: make it the model again."""
+    model = OutputSchema.coerce(schema).model if schema is not None else None
+    if model is not None and isinstance(result.parsed, dict):
+        result.parsed = model.model_validate(result.parsed)
+    return result
+
+
 def _store(output: str | Path | None, options: RunOptions) -> ResultStore:
     if output is None:
         return MemoryStore()
@@ -75,10 +94,12 @@ async def _run(
     stats: RunStats | None = None,
     transport: Transport | None = None,
     engine_hook: Any = None,
+    steps: tuple[Step, ...] = (),
 ) -> RunStats:
     engine = Engine(
         settings,
         transport=transport,
+        steps=steps,
         listeners=(on_event,) if on_event is not None else (),
         stats=stats,
     )
@@ -100,11 +121,15 @@ async def amap(
     on_event: Listener | None = None,
     stats: RunStats | None = None,
     transport: Transport | None = None,
+    schema: Any = None,
+    validation_retries: int = C.DEFAULT_VALIDATION_RETRIES,
 ) -> list[Result]:
     """Run every request; return one :class:`Result` per request, in input order.
 
     With ``output``, requests already finished in that file are not sent again and are
-    returned from the file.
+    returned from the file. With ``schema`` (a pydantic model class or a JSON schema dict)
+    every reply must match it: ``result.parsed`` holds the validated value, and a reply that
+    does not match is asked again ``validation_retries`` times with the error.
     """
     settings = _settings(endpoint, limits, retry, timeout, options, model)
     store = _store(output, settings.options)
@@ -122,12 +147,13 @@ async def amap(
         on_event=on_event,
         stats=stats,
         transport=transport,
+        steps=_steps(schema, validation_retries),
     )
     if output is not None and Path(output).exists():
         # Results finished by an earlier run come back from the file.
         for result in read_results(output):
             if result.line is not None and result.line not in collected:
-                collected[result.line] = result
+                collected[result.line] = _rehydrate(result, schema)
     return [collected[k] for k in sorted(collected)]
 
 
@@ -149,6 +175,8 @@ async def as_completed(
     on_event: Listener | None = None,
     stats: RunStats | None = None,
     transport: Transport | None = None,
+    schema: Any = None,
+    validation_retries: int = C.DEFAULT_VALIDATION_RETRIES,
 ) -> AsyncIterator[Result]:
     """Yield each :class:`Result` as soon as it is finished (completion order)."""
     settings = _settings(endpoint, limits, retry, timeout, options, model)
@@ -165,6 +193,7 @@ async def as_completed(
             on_event=on_event,
             stats=stats,
             transport=transport,
+            steps=_steps(schema, validation_retries),
         )
     )
     task.add_done_callback(lambda _: queue.put_nowait(None))
@@ -195,6 +224,8 @@ async def run_file(
     stats: RunStats | None = None,
     transport: Transport | None = None,
     engine_hook: Any = None,
+    schema: Any = None,
+    validation_retries: int = C.DEFAULT_VALIDATION_RETRIES,
 ) -> RunStats:
     """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``."""
     settings = _settings(endpoint, limits, retry, timeout, options, None)
@@ -207,4 +238,5 @@ async def run_file(
         stats=stats,
         transport=transport,
         engine_hook=engine_hook,
+        steps=_steps(schema, validation_retries),
     )

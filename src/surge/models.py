@@ -23,6 +23,12 @@ from ._constants import OUTPUT_METADATA_KEY
 __all__ = ["ErrorInfo", "Request", "Result"]
 
 
+def _plain(value: Any) -> Any:
+    """A parsed answer as JSON-ready data (pydantic models are dumped)."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value
+
+
 @dataclass(slots=True)
 class Request:
     """One request: a Batch-API request line, already validated.
@@ -64,6 +70,9 @@ class Result:
     attempts: int = 0
     latency: float | None = None  # seconds, first attempt start to final answer
     line_error: bool = False  # the input line itself was invalid (never sent)
+    # The structured answer, validated (``schema=``): a pydantic model instance, or plain
+    # data for a JSON schema (and for results read back from an output file).
+    parsed: Any = None
     id: str = field(default_factory=lambda: "batch_req_" + os.urandom(12).hex())
 
     @property
@@ -120,6 +129,8 @@ class Result:
         meta: dict[str, Any] = {"line": self.line, "attempts": self.attempts}
         if self.latency is not None:
             meta["latency_ms"] = round(self.latency * 1000, 1)
+        if self.parsed is not None:
+            meta["parsed"] = _plain(self.parsed)
         return {
             "id": self.id,
             "custom_id": self.custom_id,
@@ -147,5 +158,6 @@ class Result:
             attempts=int(meta.get("attempts") or 0),
             latency=latency_ms / 1000 if isinstance(latency_ms, int | float) else None,
             line_error=isinstance(error, dict) and error.get("code") == "invalid_input",
+            parsed=meta.get("parsed"),
             id=str(record.get("id") or "batch_req_" + os.urandom(12).hex()),
         )

@@ -12,6 +12,7 @@ includes its completion tokens when it sets no ``max_tokens``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,34 @@ def _one_choice(req: ParsedRequest, seed: int, index: int) -> Choice:
         text, tokens = truncate_tokens(text, req.max_tokens)
         return Choice(text, tokens, "length")
     return Choice(text, tokens, "stop")
+
+
+def conversation_key(body: dict[str, Any]) -> str:
+    """Model and first user turn: the same for a request and its re-asks (which append)."""
+    turns = body.get("messages", body.get("input"))
+    first: Any = turns
+    if isinstance(turns, list):
+        first = next(
+            (t.get("content") for t in turns if isinstance(t, dict) and t.get("role") == "user"),
+            None,
+        )
+    return body_digest(orjson.dumps([body.get("model"), first], option=orjson.OPT_SORT_KEYS))
+
+
+def body_digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def invalid_answer(req: ParsedRequest, answer: Answer, n: int) -> Answer:
+    """``answer`` spoiled the way models spoil structured output (``n``: attempt so far)."""
+    spoiled = []
+    for choice in answer.choices:
+        if n % 2 == 0:  # cut off mid-value: not JSON at all
+            text = choice.text[: max(1, len(choice.text) // 2)]
+        else:  # JSON, but of the wrong shape
+            text = orjson.dumps({"sim": req.digest, "note": "schema ignored"}).decode()
+        spoiled.append(Choice(text, count_tokens(text), "stop"))
+    return Answer(tuple(spoiled))
 
 
 def make_answer(req: ParsedRequest, seed: int) -> Answer:

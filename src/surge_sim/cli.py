@@ -53,6 +53,12 @@ _rate = click.FloatRange(0.0, 1.0)
 @click.option("--slow-start", default=0.0, type=_rate, help="Rate of slow first bytes.")
 @click.option("--slow-start-seconds", default=5.0, type=float, show_default=True)
 @click.option("--fail-first", default=0, type=int, help="First N attempts of each request get 503.")
+@click.option(
+    "--invalid-json-first",
+    default=0,
+    type=int,
+    help="First N answers of each structured-output conversation do not match the schema.",
+)
 @click.option("--seed", default=0, type=int, show_default=True)
 @click.option(
     "--api-key", envvar="SURGE_SIM_API_KEY", default=None, help="Require this bearer key."

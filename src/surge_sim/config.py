@@ -63,6 +63,11 @@ class SimConfig:
         hang: rate of requests never answered (until the client leaves or the server stops).
         slow_start: rate of requests that wait ``slow_start_seconds`` before answering.
         fail_first: the first N admitted attempts of every distinct request body get a 503.
+        invalid_json_first: the first N answered attempts of every structured-output
+            conversation (same model and first user message, so a re-ask that appends turns
+            counts as the same conversation) reply with output that does not match the
+            schema: alternately cut-off JSON and JSON of the wrong shape, as models that
+            ignore or half-follow a schema do. A large N never validates.
         seed: changes replies' filler, latency draws and fault draws (not the digest tag).
         api_key: when set, requests need ``Authorization: Bearer <api_key>``.
         log_requests: keep a per-request log in ``/stats`` (turn off for huge benchmarks).
@@ -86,6 +91,7 @@ class SimConfig:
     slow_start: float = 0.0
     slow_start_seconds: float = 5.0
     fail_first: int = 0
+    invalid_json_first: int = 0
     seed: int = 0
     api_key: str | None = field(default=None, repr=False)
     log_requests: bool = True
@@ -116,6 +122,8 @@ class SimConfig:
             )
         if self.fail_first < 0:
             raise ValueError("SimConfig.fail_first must be >= 0")
+        if self.invalid_json_first < 0:
+            raise ValueError("SimConfig.invalid_json_first must be >= 0")
         if self.embedding_dimensions < 1:
             raise ValueError("SimConfig.embedding_dimensions must be >= 1")
 

@@ -25,7 +25,9 @@ from aiohttp import web
 
 from .bodies import (
     chat_body,
+    conversation_key,
     embeddings_body,
+    invalid_answer,
     make_answer,
     models_body,
     rate_limit_body,
@@ -70,6 +72,7 @@ class SimServer:
         self.config = config
         self.stats = SimStats(log_requests=config.log_requests)
         self.attempts = AttemptCounter()
+        self.conversations = AttemptCounter()  # answered structured-output attempts
         self.limits = self._build_limits(config)
         self.stopping = asyncio.Event()
         self._ids = itertools.count(1)
@@ -100,6 +103,7 @@ class SimServer:
     def reset_stats(self) -> None:
         self.stats.reset()
         self.attempts.clear()
+        self.conversations.clear()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -226,6 +230,12 @@ class SimServer:
             if delay > 0:
                 await self._sleep(delay)
 
+            if cfg.invalid_json_first and req.output_format == "json_schema":
+                n = self.conversations.next(conversation_key(body))
+                if n < cfg.invalid_json_first:
+                    stats.fault("invalid_json")
+                    answer = invalid_answer(req, answer, n)
+                    completion = answer.completion_tokens
             ident = self._next_id("")
             created = int(time.time())
             if endpoint == "chat":

@@ -36,6 +36,7 @@ async def test_counts_and_log(sim: Simulator) -> None:
         "hang",
         "slow_start",
         "fail_first",
+        "invalid_json",
     }
     assert stats["tokens"]["total"] == stats["tokens"]["prompt"] + stats["tokens"]["completion"] > 0
     first = stats["requests"][0]

@@ -298,6 +298,7 @@ class Engine:
                 error=outcome.error,
                 attempts=number,
                 latency=latency,
+                parsed=attempt.parsed,
             )
 
     async def _sleep_unless_stopping(self, delay: float) -> bool:
