@@ -36,7 +36,7 @@ from .io.source import InputFormat, iter_items, read_lines
 from .io.store import JsonlStore, MemoryStore, ResultStore, read_results
 from .models import Request, Result
 
-__all__ = ["amap", "as_completed", "map", "run_file"]
+__all__ = ["amap", "as_completed", "map", "run_file", "run_source"]
 
 Items = Iterable[Any] | AsyncIterable[Any]
 
@@ -237,6 +237,34 @@ async def run_file(
         on_event=on_event,
         stats=stats,
         transport=transport,
+        engine_hook=engine_hook,
+        steps=_steps(schema, validation_retries),
+    )
+
+
+async def run_source(
+    source: AsyncIterable[Request | InputError],
+    output: str | Path,
+    *,
+    endpoint: Endpoint | str | None = None,
+    limits: Limits | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: Timeout | float | None = None,
+    options: RunOptions | None = None,
+    on_event: Listener | None = None,
+    stats: RunStats | None = None,
+    engine_hook: Any = None,
+    schema: Any = None,
+    validation_retries: int = C.DEFAULT_VALIDATION_RETRIES,
+) -> RunStats:
+    """Like :func:`run_file`, for requests already made (a table's rows, a workflow stage)."""
+    settings = _settings(endpoint, limits, retry, timeout, options, None)
+    return await _run(
+        source,
+        settings,
+        JsonlStore(output, retry_failed=settings.options.retry_failed),
+        on_event=on_event,
+        stats=stats,
         engine_hook=engine_hook,
         steps=_steps(schema, validation_retries),
     )

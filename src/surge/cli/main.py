@@ -32,6 +32,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Subcommands that live in other modules are imported only when used, so `surge run`
 # starts fast and never loads the simulator or the demo.
 _LAZY = {
+    "export": ("surge.cli.export", "export_command"),
+    "fanout": ("surge.cli.fanout", "fanout_command"),
     "sim": ("surge_sim.cli", "sim_command"),
     "demo": ("surge.cli.demo.command", "demo_command"),
     "bench": ("surge.cli.bench", "bench_command"),
@@ -95,7 +97,8 @@ def _resume_command() -> str:
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Output JSONL (Batch API output format). Existing results are kept and skipped.",
+    help="Output JSONL (Batch API output format). Existing results are kept and skipped. "
+    "For a table input: the output table (.csv, .jsonl or .parquet), its result log beside it.",
 )
 @click.option("--model", help="Model for prompt lines (Batch API lines carry their own).")
 @click.option("--system", help="System prompt for prompt lines.")
@@ -112,6 +115,33 @@ def _resume_command() -> str:
     default="chat",
     show_default=True,
     help="Endpoint for prompt lines.",
+)
+@click.option(
+    "--template",
+    help="Table input (CSV, Parquet, JSONL records): the prompt for each row, with "
+    "{column} fields, e.g. 'Classify: {review}'.",
+)
+@click.option("--system-template", help="Table input: a system prompt with {column} fields.")
+@click.option(
+    "--body-template",
+    "body_templates",
+    multiple=True,
+    metavar="KEY=TEMPLATE",
+    help="Table input: another body field from the row, e.g. metadata.source={url} (repeatable).",
+)
+@click.option("--id-column", help="Table input: the column holding each row's id.")
+@click.option(
+    "--schema",
+    "schema_spec",
+    metavar="FILE.json|module:Model",
+    help="Structured output: a JSON schema file or a pydantic model; replies are validated.",
+)
+@click.option(
+    "--validation-retries",
+    type=click.IntRange(min=0),
+    default=C.DEFAULT_VALIDATION_RETRIES,
+    show_default=True,
+    help="Re-asks of a reply that does not match --schema (the error is sent back).",
 )
 @click.option(
     "--input-format",
@@ -157,6 +187,12 @@ def run_command(
     system: str | None,
     params: tuple[str, ...],
     api: str,
+    template: str | None,
+    system_template: str | None,
+    body_templates: tuple[str, ...],
+    id_column: str | None,
+    schema_spec: str | None,
+    validation_retries: int,
     input_format: str,
     concurrency: int,
     rpm: float | None,
@@ -174,18 +210,42 @@ def run_command(
     """Send every request in INPUT and write one result line per request to OUTPUT.
 
     INPUT is OpenAI Batch API request JSONL, JSONL with "prompt"/"messages" (and an
-    optional "id"), or plain text with one prompt per line; "-" reads stdin. Killed or
-    interrupted, the same command resumes where it stopped.
+    optional "id"), or plain text with one prompt per line; "-" reads stdin. A table (CSV,
+    Parquet, or JSONL records with --template) gets one request per row and is written
+    back to OUTPUT with the answer added. Killed or interrupted, the same command resumes
+    where it stopped.
     """
+    from .._schema import load_schema
     from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
     from ..io.formats import parse_param
+    from ..io.table_job import TableJob, is_table_input
     from .runner import RunRequest, execute_run
 
     _configure_logging(verbose)
     try:
+        schema = load_schema(schema_spec) if schema_spec else None
+        table = None
+        log_path = output
+        tabular = template is not None or system_template is not None or bool(body_templates)
+        if input_path != "-" and is_table_input(input_path, template=tabular):
+            table = TableJob.build(
+                input_path,
+                output,
+                template=template,
+                system=system_template,
+                body_templates=tuple(_key_value(b, "--body-template") for b in body_templates),
+                id_column=id_column,
+                schema=schema,
+            )
+            log_path = str(table.log_path)
+        elif tabular or id_column:
+            raise ConfigError(
+                "--template, --system-template, --body-template and --id-column need a table "
+                "input (.csv, .tsv, .parquet, or .jsonl records)"
+            )
         request = RunRequest(
             input_path=input_path,
-            output=output,
+            output=log_path,
             endpoint=Endpoint(base_url=base_url, api_key=api_key),
             limits=Limits(concurrency=concurrency, rpm=rpm, tpm=tpm),
             retry=RetryPolicy(max_retries=max_retries),
@@ -201,11 +261,21 @@ def run_command(
             input_format=input_format,  # type: ignore[arg-type]
             progress_mode="none" if quiet else progress_mode,
             summary=not quiet,
+            table=table,
+            schema=schema,
+            validation_retries=validation_retries,
         )
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
     code = execute_run(request, resume_command=_resume_command(), run=run_async)
     sys.exit(code)
+
+
+def _key_value(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{option} expects KEY=TEMPLATE, got {text!r}")
+    return key.strip(), value
 
 
 def _configure_logging(verbose: int) -> None:

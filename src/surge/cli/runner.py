@@ -22,11 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from .._engine.engine import Engine
-from ..api import run_file
+from .._schema import OutputSchema
+from ..api import run_file, run_source
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
 from ..errors import ConfigError, SurgeError
 from ..events import RunStats
+from ..io.formats import RequestBuilder
 from ..io.source import InputFormat, count_lines
+from ..io.table_job import TableJob
+from ..io.tables import count_rows
 
 __all__ = ["RunRequest", "execute_run"]
 
@@ -45,6 +49,10 @@ class RunRequest:
     input_format: InputFormat = "auto"
     progress_mode: str = "auto"
     summary: bool = True
+    # A table run (CSV/Parquet/JSONL records with a template): ``output`` is its result log.
+    table: TableJob | None = None
+    schema: OutputSchema | None = None
+    validation_retries: int = 2
 
     def __post_init__(self) -> None:
         if self.input_path != "-" and not Path(self.input_path).is_file():
@@ -64,11 +72,11 @@ def _exit_code(stats: RunStats, interrupted: bool) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
-async def _count_total(path: str, stats: RunStats) -> None:
+async def _count_total(path: str, stats: RunStats, *, table: bool = False) -> None:
     if path == "-":
         return
-    with contextlib.suppress(OSError):
-        stats.total = await asyncio.to_thread(count_lines, path)
+    with contextlib.suppress(OSError, SurgeError):
+        stats.total = await asyncio.to_thread(count_rows if table else count_lines, path)
 
 
 async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> RunStats:
@@ -96,8 +104,24 @@ async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> R
         # Not available off the main thread or on Windows: Ctrl-C then raises instead.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, on_signal, signum)
-    counter = asyncio.create_task(_count_total(request.input_path, stats))
+    counter = asyncio.create_task(
+        _count_total(request.input_path, stats, table=request.table is not None)
+    )
     try:
+        if request.table is not None:
+            return await run_source(
+                request.table.requests(RequestBuilder(request.options)),
+                request.output,
+                endpoint=request.endpoint,
+                limits=request.limits,
+                retry=request.retry,
+                timeout=request.timeout,
+                options=request.options,
+                stats=stats,
+                engine_hook=hook,
+                schema=request.schema,
+                validation_retries=request.validation_retries,
+            )
         return await run_file(
             request.input_path,
             request.output,
@@ -109,6 +133,8 @@ async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> R
             input_format=request.input_format,
             stats=stats,
             engine_hook=hook,
+            schema=request.schema,
+            validation_retries=request.validation_retries,
         )
     finally:
         counter.cancel()
@@ -119,6 +145,19 @@ async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> R
 
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def _write_table(job: TableJob, *, quiet: bool) -> bool:
+    """The output table, (re)written from the result log; False if it could not be."""
+    try:
+        rows, finished = job.write_table()
+    except (SurgeError, OSError) as err:
+        _say(f"surge: error: cannot write {job.output}: {err}")
+        return False
+    if not quiet:
+        pending = f", {rows - finished:,} not finished yet" if finished < rows else ""
+        _say(f"table: {job.output} ({rows:,} rows{pending}); result log: {job.log_path}")
+    return True
 
 
 def execute_run(
@@ -154,6 +193,8 @@ def execute_run(
         from .summary import format_summary
 
         _say(format_summary(stats, output=request.output))
+    if request.table is not None and not _write_table(request.table, quiet=not request.summary):
+        return EXIT_USAGE
     if interrupted:
         _say(f"surge: interrupted. Resume with:\n  {resume_command}")
     elif stats.failed or stats.invalid or stats.skipped_failed:
