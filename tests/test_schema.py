@@ -66,7 +66,11 @@ def test_pydantic_model_becomes_a_strict_schema() -> None:
     [
         (JSON_SCHEMA, "answer", True),
         ({"name": "lbl", "schema": JSON_SCHEMA, "strict": False}, "lbl", False),
-        ({"type": "json_schema", "json_schema": {"name": "x y", "schema": JSON_SCHEMA}}, "x_y", True),
+        (
+            {"type": "json_schema", "json_schema": {"name": "x y", "schema": JSON_SCHEMA}},
+            "x_y",
+            True,
+        ),
     ],
 )
 def test_dict_schemas_and_wrappers(value: dict[str, Any], name: str, strict: bool) -> None:
@@ -149,7 +153,9 @@ def test_judge_with_a_model_gives_an_instance_or_field_errors() -> None:
         ({"model": "m", "input": [{"role": "user", "content": "q"}]}, RESPONSES, "input", 1),
     ],
 )
-def test_reask_appends_reply_and_error(body: dict[str, Any], url: str, key: str, before: int) -> None:
+def test_reask_appends_reply_and_error(
+    body: dict[str, Any], url: str, key: str, before: int
+) -> None:
     once = reask_body(body, url, "{bad", "not valid JSON")
     assert reasks_so_far(body, body, url) == 0
     assert reasks_so_far(body, once, url) == 1
@@ -182,4 +188,3 @@ def test_load_schema_from_file_and_module(tmp_path: Any) -> None:
 def test_fields_for_columns() -> None:
     assert OutputSchema.coerce(JSON_SCHEMA).fields() == [("label", "string"), ("n", "integer")]
     assert OutputSchema.coerce({"type": "array"}).fields() == []
-
