@@ -178,7 +178,7 @@ def test_load_schema_from_file_and_module(tmp_path: Any) -> None:
         load_schema("no_such_module_xyz:Model")
     with pytest.raises(ConfigError, match="has no 'Nope'"):
         load_schema("tests.test_schema:Nope")
-    with pytest.raises(ConfigError, match="FILE.json or package.module:Model"):
+    with pytest.raises(ConfigError, match=r"FILE\.json or package\.module:Model"):
         load_schema("nothing-here")
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="not valid JSON"):
