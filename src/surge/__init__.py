@@ -13,8 +13,27 @@ from .errors import (
     RequestError,
     SurgeError,
 )
-from .events import Event, Listener, RequestFinished, RequestRetrying, RequestStarted, RunStats
+from .events import (
+    Event,
+    Listener,
+    RequestFailed,
+    RequestFinished,
+    RequestRetrying,
+    RequestStarted,
+    RunStats,
+    StageFinished,
+    StageStarted,
+)
 from .models import ErrorInfo, Request, Result
+from .workflows import (
+    Answer,
+    FanoutResult,
+    MapStage,
+    ReduceStage,
+    StageRunner,
+    fanout,
+    fanout_sync,
+)
 
 __version__ = "0.1.0"
 
@@ -22,17 +41,22 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "Answer",
     "ConfigError",
     "Endpoint",
     "ErrorInfo",
     "Event",
+    "FanoutResult",
     "InputError",
     "Limits",
     "Listener",
+    "MapStage",
     "OutputError",
     "RateLimitError",
+    "ReduceStage",
     "Request",
     "RequestError",
+    "RequestFailed",
     "RequestFinished",
     "RequestRetrying",
     "RequestStarted",
@@ -40,11 +64,16 @@ __all__ = [
     "RetryPolicy",
     "RunOptions",
     "RunStats",
+    "StageFinished",
+    "StageRunner",
+    "StageStarted",
     "SurgeError",
     "Timeout",
     "__version__",
     "amap",
     "as_completed",
+    "fanout",
+    "fanout_sync",
     "map",
     "run_file",
 ]

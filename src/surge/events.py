@@ -6,8 +6,12 @@
 
     await surge.amap(prompts, on_event=on_event)
 
-Listeners only *listen*: they never steer the engine. Progress displays usually do not
-subscribe at all; they poll :class:`RunStats`, which the engine keeps current.
+The engine emits, for every request, ``RequestStarted`` per attempt, ``RequestRetrying``
+(with the reason and the delay) before each retry, ``RequestFinished`` once with the final
+result and, when that result is not ok, ``RequestFailed`` right after it. Workflows
+(``surge.fanout``, :mod:`surge.workflows`) add ``StageStarted``/``StageFinished`` around
+each stage. Listeners only *listen*: they never steer the engine. Progress displays usually
+do not subscribe at all; they poll :class:`RunStats`, which the engine keeps current.
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Event",
     "Listener",
+    "RequestFailed",
     "RequestFinished",
     "RequestRetrying",
     "RequestStarted",
     "RunStats",
+    "StageFinished",
+    "StageStarted",
 ]
 
 
@@ -52,7 +59,37 @@ class RequestFinished:
     result: Result
 
 
-Event = RequestStarted | RequestRetrying | RequestFinished
+@dataclass(frozen=True, slots=True)
+class RequestFailed:
+    """A request ended without a usable answer (after ``RequestFinished`` for it)."""
+
+    result: Result
+
+
+@dataclass(frozen=True, slots=True)
+class StageStarted:
+    """A workflow stage begins: ``size`` requests go out concurrently."""
+
+    stage: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class StageFinished:
+    stage: str
+    succeeded: int
+    failed: int
+    elapsed: float  # seconds
+
+
+Event = (
+    RequestStarted
+    | RequestRetrying
+    | RequestFinished
+    | RequestFailed
+    | StageStarted
+    | StageFinished
+)
 Listener = Callable[[Event], None]
 
 

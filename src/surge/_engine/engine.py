@@ -27,7 +27,15 @@ from .._http.transport import AiohttpTransport, Transport
 from .._limits.gate import Gate, LocalGate
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
 from ..errors import InputError
-from ..events import Listener, RequestFinished, RequestRetrying, RequestStarted, RunStats
+from ..events import (
+    Event,
+    Listener,
+    RequestFailed,
+    RequestFinished,
+    RequestRetrying,
+    RequestStarted,
+    RunStats,
+)
 from ..io.ledger import Ledger, Skip
 from ..io.store import ResultStore
 from ..models import Request, Result
@@ -142,6 +150,8 @@ class Engine:
                 on_result(result)
             if self.listeners:
                 self._emit(RequestFinished(result))
+                if not result.ok:
+                    self._emit(RequestFailed(result))
 
         reorder = self._reorder = Reorderer(
             deliver,
@@ -234,7 +244,7 @@ class Engine:
                 reorder.push(result)
 
     # -- one request -------------------------------------------------------------
-    def _emit(self, event: RequestStarted | RequestRetrying | RequestFinished) -> None:
+    def _emit(self, event: Event) -> None:
         for listener in self.listeners:
             try:
                 listener(event)
