@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from surge._schema import OutputSchema
 from surge.cli.demo.command import demo_command
 from surge.cli.demo.common import seconds, speedup
-from surge.cli.demo.data import TEXT_MESSAGES, arxiv_lines, sentiment_requests
+from surge.cli.demo.data import TEXT_MESSAGES, Sentiment, arxiv_lines, sentiment_requests
 from surge_sim import Simulator
 
 SMALL = ["--latency", "0.05", "--n", "100", "--concurrency", "50", "--progress", "plain"]
@@ -141,8 +142,10 @@ def test_inputs_are_deterministic_and_distinct() -> None:
     assert lines == arxiv_lines(250, model="m")
     assert len({line["custom_id"] for line in lines}) == 250
     assert len({line["body"]["messages"][1]["content"] for line in lines}) == 250
-    schema = sentiment_requests("m")[0].body["response_format"]
-    assert schema["type"] == "json_schema"
+    request = sentiment_requests("m")[0]
+    body = OutputSchema.coerce(Sentiment).apply(request.body, request.url)
+    schema = body["response_format"]
+    assert schema["type"] == "json_schema" and schema["json_schema"]["strict"] is True
     assert schema["json_schema"]["schema"]["required"] == ["sentiment", "score"]
 
 

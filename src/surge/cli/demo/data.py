@@ -1,6 +1,6 @@
 """The demo's inputs, generated in code so that every run sends the same requests.
 
-    sentiment_requests("gpt-4.1-mini")[0].body["response_format"]["type"]   # "json_schema"
+    Sentiment.model_validate_json('{"sentiment": "positive", "score": 0.9}')
     arxiv_lines(1000, model="gpt-4.1-mini")       # 1,000 Batch API request lines (dicts)
     travel_questions("Lisbon")                   # three independent research questions
 
@@ -11,22 +11,25 @@ Nothing here does I/O. The abstracts are plausible-looking but made up: a seeded
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from ...models import Request
 
 __all__ = [
     "ARXIV_SYSTEM",
-    "SENTIMENT_SCHEMA",
+    "GUIDE_SYSTEM",
     "SENTIMENT_SYSTEM",
     "TEXT_MESSAGES",
     "TRAVEL_SYSTEM",
+    "Sentiment",
     "arxiv_abstract",
     "arxiv_lines",
     "bench_request",
     "chat_request",
+    "guide_instruction",
     "sentiment_requests",
-    "synthesis_request",
     "travel_questions",
 ]
 
@@ -45,23 +48,13 @@ SENTIMENT_SYSTEM = (
     "to 1 (very positive)."
 )
 
-# Strict structured output: every property required, nothing else allowed.
-SENTIMENT_SCHEMA: dict[str, Any] = {
-    "type": "json_schema",
-    "json_schema": {
-        "name": "sentiment",
-        "strict": True,
-        "schema": {
-            "type": "object",
-            "properties": {
-                "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
-                "score": {"type": "number", "minimum": -1, "maximum": 1},
-            },
-            "required": ["sentiment", "score"],
-            "additionalProperties": False,
-        },
-    },
-}
+
+class Sentiment(BaseModel):
+    """The structured answer of part (a); surge sends it as a strict JSON schema."""
+
+    sentiment: Literal["positive", "neutral", "negative"]
+    score: float = Field(ge=-1, le=1, description="-1 very negative .. 1 very positive")
+
 
 # (b) A daily arXiv digest: classify each new abstract.
 ARXIV_SYSTEM = (
@@ -193,7 +186,7 @@ def chat_request(
 
 
 def sentiment_requests(model: str) -> list[Request]:
-    """One structured-output request per message, ``msg-1`` .. ``msg-5``."""
+    """One request per message, ``msg-1`` .. ``msg-5``; run them with ``schema=Sentiment``."""
     return [
         chat_request(
             f"msg-{i}",
@@ -201,21 +194,19 @@ def sentiment_requests(model: str) -> list[Request]:
             model=model,
             system=SENTIMENT_SYSTEM,
             temperature=0,
-            response_format=SENTIMENT_SCHEMA,
         )
         for i, text in enumerate(TEXT_MESSAGES, start=1)
     ]
 
 
-def synthesis_request(city: str, answers: list[tuple[str, str]], *, model: str) -> Request:
-    """The fan-in step: one request that sees every research answer."""
-    research = "\n\n".join(f"Q: {q}\nA: {a}" for q, a in answers)
-    prompt = (
+GUIDE_SYSTEM = "You write concise travel guides."
+
+
+def guide_instruction(city: str) -> str:
+    """The fan-in step's instruction: ``surge.fanout`` adds every question and answer."""
+    return (
         f"Using only the research below, write a short, practical travel guide for {city} "
-        f"(at most 120 words).\n\n{research}"
-    )
-    return chat_request(
-        "guide", prompt, model=model, system="You write concise travel guides.", max_tokens=300
+        "(at most 120 words)."
     )
 
 

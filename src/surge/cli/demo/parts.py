@@ -19,21 +19,25 @@ from statistics import fmean
 import click
 import orjson
 
-from ...api import amap, as_completed, run_file
-from ...config import Limits
-from ...events import Event, RequestFinished, RequestRetrying, RequestStarted, RunStats
+from ...api import as_completed, run_file
+from ...config import Limits, RunOptions
+from ...errors import RequestError
+from ...events import RunStats
 from ...io.store import read_results
 from ...models import Result
+from ...workflows import fanout
+from ..fanout_display import FanoutDisplay
 from ..progress import Mode, ProgressDisplay
 from ..summary import format_summary
 from .common import Target, seconds, speedup
 from .data import (
+    GUIDE_SYSTEM,
     TEXT_MESSAGES,
     TRAVEL_SYSTEM,
+    Sentiment,
     arxiv_lines,
-    chat_request,
+    guide_instruction,
     sentiment_requests,
-    synthesis_request,
     travel_questions,
 )
 
@@ -53,13 +57,9 @@ def _failure(result: Result) -> str:
 
 
 def _sentiment_answer(result: Result) -> str:
-    if not result.ok:
-        return _failure(result)
-    try:
-        parsed = orjson.loads(result.text or "")
-        return f"{parsed['sentiment']:<8} score {float(parsed['score']):+.2f}"
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return repr((result.text or "")[:60])  # a model that ignored the schema
+    if not isinstance(result.parsed, Sentiment):
+        return _failure(result)  # includes a reply that never matched the schema
+    return f"{result.parsed.sentiment:<8} score {result.parsed.score:+.2f}"
 
 
 class Demo:
@@ -104,6 +104,7 @@ class Demo:
             sentiment_requests(self.model),
             endpoint=self.target.endpoint,
             limits=Limits(concurrency=concurrency),
+            schema=Sentiment,  # sent as a strict json_schema; every reply validated
         ):
             self.failed += not result.ok
             if not self.quiet:
@@ -182,49 +183,33 @@ class Demo:
     async def travel(self, city: str) -> None:
         questions = travel_questions(city)
         _header(f"(c) fan-out/fan-in: {len(questions)} research questions at once, then a guide")
-        requests = [
-            chat_request(f"q{i}", q, model=self.model, system=TRAVEL_SYSTEM, max_tokens=150)
-            for i, q in enumerate(questions, start=1)
-        ]
-        asked = {r.custom_id: r.body["messages"][-1]["content"] for r in requests}
-        started = time.perf_counter()
-
-        def show(event: Event) -> None:
-            t = f"  +{time.perf_counter() - started:5.2f} s"
-            if isinstance(event, RequestStarted) and event.attempt == 1:
-                echo(f"{t}  asking    {asked[event.custom_id]}")
-            elif isinstance(event, RequestRetrying):
-                echo(f"{t}  retrying  {event.custom_id} ({event.reason})")
-            elif isinstance(event, RequestFinished):
-                r = event.result
-                verdict = "answered " if r.ok else "failed   "
-                echo(f"{t}  {verdict} {asked[r.custom_id]} ({seconds(r.latency or 0.0)})")
-
-        results = await amap(
-            requests,
-            endpoint=self.target.endpoint,
-            limits=Limits(concurrency=len(requests)),
-            on_event=None if self.quiet else show,
-        )
-        fan_out = time.perf_counter() - started
-        self.failed += sum(not r.ok for r in results)
-        one_by_one = sum(r.latency or 0.0 for r in results)
-        echo(
-            f"parallel phase {seconds(fan_out)} vs {seconds(one_by_one)} one after another "
-            f"(sum of the {len(results)} latencies): {speedup(one_by_one, fan_out)} faster"
-        )
-        answers = [(asked[r.custom_id], r.text or "") for r in results if r.ok]
-        if not answers:
-            echo("no research answers, so no guide")
+        display = None if self.quiet else FanoutDisplay(questions, echo=echo)
+        try:
+            guide = await fanout(
+                questions,
+                synthesize=guide_instruction(city),
+                system=TRAVEL_SYSTEM,
+                synthesis_system=GUIDE_SYSTEM,
+                endpoint=self.target.endpoint,
+                options=RunOptions(model=self.model, params=(("max_tokens", 300),)),
+                on_event=display,
+            )
+        except RequestError as err:
+            self.failed += len(questions)
+            echo(f"no research answers, so no guide ({err})")
             return
-        started = time.perf_counter()
-        [guide] = await amap(
-            [synthesis_request(city, answers, model=self.model)], endpoint=self.target.endpoint
+        self.failed += len(guide.missing) + (not guide.ok)
+        one_by_one = sum(a.latency or 0.0 for a in guide.answers)
+        echo(
+            f"parallel phase {seconds(guide.fan_out_seconds)} vs {seconds(one_by_one)} one "
+            f"after another (sum of the {len(guide.answers)} latencies): "
+            f"{speedup(one_by_one, guide.fan_out_seconds)} faster"
         )
-        fan_in = time.perf_counter() - started
-        self.failed += not guide.ok
-        echo(f"travel guide for {city} (one synthesis call over the answers, {seconds(fan_in)}):")
-        text = (guide.text or "") if guide.ok else _failure(guide)
+        echo(
+            f"travel guide for {city} (one synthesis call over the answers, "
+            f"{seconds(guide.synthesis_seconds)}):"
+        )
+        text = (guide.text or "") if guide.ok else _failure(guide.synthesis)
         for paragraph in text.splitlines() or [""]:
             echo(textwrap.fill(paragraph, 88, initial_indent="  ", subsequent_indent="  "))
-        echo(f"workflow total {seconds(fan_out + fan_in)}")
+        echo(f"workflow total {seconds(guide.fan_out_seconds + guide.synthesis_seconds)}")
