@@ -37,6 +37,7 @@ PUBLIC = [
     "StageRunner",
     "StageStarted",
     "SurgeError",
+    "TableRun",
     "Timeout",
     "__version__",
     "amap",
@@ -45,6 +46,8 @@ PUBLIC = [
     "fanout_sync",
     "map",
     "run_file",
+    "run_table",
+    "run_table_sync",
 ]
 
 

@@ -31,8 +31,11 @@ from .workflows import (
     MapStage,
     ReduceStage,
     StageRunner,
+    TableRun,
     fanout,
     fanout_sync,
+    run_table,
+    run_table_sync,
 )
 
 __version__ = "0.1.0"
@@ -68,6 +71,7 @@ __all__ = [
     "StageRunner",
     "StageStarted",
     "SurgeError",
+    "TableRun",
     "Timeout",
     "__version__",
     "amap",
@@ -76,4 +80,6 @@ __all__ = [
     "fanout_sync",
     "map",
     "run_file",
+    "run_table",
+    "run_table_sync",
 ]

@@ -126,10 +126,16 @@ async def test_failed_question_is_named_missing_or_fails_by_option(sim_factory) 
     sim = sim_factory(tpm=3000)  # one question is larger than the whole per-minute limit
     huge = "Summarize: " + "lorem ipsum " * 2500
     questions = [QUESTIONS[0], huge, QUESTIONS[2]]
+    events: list[surge.Event] = []
     result = await surge.fanout(
-        questions, synthesize=GUIDE, model="gpt-4o-mini", endpoint=sim.base_url
-    )
+        questions, synthesize=GUIDE, model="gpt-4o-mini", endpoint=sim.base_url,
+        on_event=events.append,
+    )  # fmt: skip
     assert result.ok and result.missing == [huge]
+    failed = [e.result.custom_id for e in events if isinstance(e, surge.RequestFailed)]
+    assert failed == ["ask-2"]
+    ask_done = next(e for e in events if isinstance(e, surge.StageFinished))
+    assert (ask_done.stage, ask_done.succeeded, ask_done.failed) == ("ask", 2, 1)
     assert [a.ok for a in result.answers] == [True, False, True]
     assert result.answers[1].result.error is not None
     ok_blocks = [

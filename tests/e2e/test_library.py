@@ -137,3 +137,15 @@ async def test_output_resume_sends_only_what_is_missing(sim, tmp_path: Path) -> 
     results = await surge.amap(PROMPTS, endpoint=sim.base_url, model="gpt-4o-mini", output=out)
     _check_in_order(results)
     assert sim.stats(log=False)["received"] == len(PROMPTS)  # 8 + 12, none twice
+
+
+async def test_run_file_refuses_a_table_instead_of_splitting_it(sim, tmp_path: Path) -> None:
+    import pytest
+
+    path = tmp_path / "abstracts.csv"
+    path.write_text('id,abstract\n1,"two\nlines"\n', encoding="utf-8")
+    with pytest.raises(surge.ConfigError, match="is a table"):
+        await surge.run_file(
+            path, tmp_path / "out.jsonl", endpoint=sim.base_url, options=surge.RunOptions(model="m")
+        )
+    assert sim.stats()["received"] == 0

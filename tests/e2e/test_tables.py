@@ -181,3 +181,55 @@ def test_csv_job_killed_midway_resumes_without_paying_twice(sim_factory, tmp_pat
     answered = sim.stats()["by_status"]["200"]
     assert n <= answered <= n + 4
     assert len(read_output(log)) == n
+
+
+async def test_library_run_table_responses_api_resumes(sim_factory, tmp_path: Path) -> None:
+    import surge
+
+    class Label(__import__("pydantic").BaseModel):
+        label: str
+        confidence: float
+
+    sim = sim_factory()
+    source = _write_csv(tmp_path / "reviews.csv", REVIEWS)
+    out = tmp_path / "labels.jsonl"
+    events: list[surge.Event] = []
+    run = await surge.run_table(
+        source,
+        out,
+        template="Label: {review}",
+        body_templates={"metadata.row": "{id}"},
+        schema=Label,
+        options=surge.RunOptions(api="responses", model="gpt-4o-mini"),
+        endpoint=sim.base_url,
+        on_event=events.append,
+    )
+    assert (run.rows, run.finished, run.stats.succeeded) == (5, 5, 5)
+    assert run.log == tmp_path / "labels.jsonl.surge.jsonl"
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [r["id"] for r in rows] == [r["id"] for r in REVIEWS]
+    assert all(isinstance(r["label"], str) and isinstance(r["confidence"], float) for r in rows)
+    assert {r["status"] for r in rows} == {"ok"}
+    assert not any(isinstance(e, surge.RequestFailed) for e in events)
+    again = await surge.run_table(
+        source, out, template="Label: {review}", body_templates={"metadata.row": "{id}"},
+        schema=Label, options=surge.RunOptions(api="responses", model="gpt-4o-mini"),
+        endpoint=sim.base_url,
+    )  # fmt: skip
+    assert again.stats.skipped == 5 and again.stats.done == 0
+    assert sim.stats()["received"] == 5
+    assert [orjson.loads(line) for line in out.read_bytes().splitlines()] == rows
+
+
+def test_csv_without_template_is_refused_not_split(sim, tmp_path: Path) -> None:
+    source = _write_csv(tmp_path / "abstracts.csv", REVIEWS)
+    proc = run_cli(source, "-o", tmp_path / "out.jsonl", *sim_args(sim))
+    assert proc.returncode == 2
+    assert "--template" in proc.stderr and "id, review, stars" in proc.stderr
+    assert sim.stats()["received"] == 0
+    with_prompt = _write_csv(tmp_path / "p.csv", [{"prompt": "hello, world\nbye"}])
+    proc = run_cli(with_prompt, "-o", tmp_path / "p_out.csv", *sim_args(sim))
+    assert proc.returncode == 0, proc.stderr  # a "prompt" column needs no template
+    assert _read_csv(tmp_path / "p_out.csv")[0]["answer"].startswith(
+        f"[sim:{prompt_digest('hello, world' + chr(10) + 'bye')}]"
+    )

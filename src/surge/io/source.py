@@ -7,6 +7,9 @@
 slow pipe never blocks the event loop, and nothing but the current batch is held.
 The format is decided by the first non-blank line: ``{`` or ``"`` starts JSONL, anything
 else is plain text with one prompt per line. Blank lines are not requests and are skipped.
+A ``.csv``/``.tsv``/``.parquet`` file is a table, not lines: ``auto`` refuses it (a CSV
+record may span lines, and its header is no prompt) and points to the table run
+(:class:`surge.io.table_job.TableJob`, ``surge run data.csv --template ...``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
 from typing import IO, Literal
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..models import Request
 from .formats import RequestBuilder
+from .tables import table_format
 
 __all__ = ["InputFormat", "count_lines", "iter_items", "read_lines"]
 
@@ -43,6 +47,11 @@ async def read_lines(
     input_format: InputFormat = "auto",
 ) -> AsyncIterator[Request | InputError]:
     """Requests from a file (or ``-`` for stdin), in order."""
+    if input_format == "auto" and table_format(path) in ("csv", "parquet"):
+        raise ConfigError(
+            f"{path} is a table, not one request per line: run it as a table "
+            "(surge run FILE --template '...{column}...' -o out.csv, or surge.run_table)"
+        )
     if str(path) == "-":
         stream: IO[bytes] = sys.stdin.buffer
         close = False

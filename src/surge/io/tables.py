@@ -324,28 +324,35 @@ class TableWriter:
         """Finish the file; with ``commit`` put it in place of the target, else drop it."""
         try:
             if self.format == "parquet" and commit:
-                if self._schema is None and not self._batch:
-                    pa = _pyarrow()
-                    self._arrow_types = {
-                        c: self._arrow_type(pa, c, []) for c in self.columns
-                    } | self._arrow_types
-                    self._schema = pa.schema([(c, self._arrow_types[c]) for c in self.columns])
-                    self._parquet = pa.parquet.ParquetWriter(self._tmp, self._schema)
-                self._flush_parquet()
+                self._finish_parquet()
+        except BaseException:
+            commit = False
+            raise
         finally:
-            if self._parquet is not None:
-                self._parquet.close()
-            if self._file is not None and not self._to_stdout:
-                self._file.flush()
+            self._close_files()
+            if not self._to_stdout:
+                if commit:
+                    os.replace(self._tmp, self.path)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(self._tmp)
+
+    def _finish_parquet(self) -> None:
+        if self._schema is None and not self._batch:  # no rows: still a valid, typed file
+            pa = _pyarrow()
+            fields = [pa.field(c, self._arrow_type(pa, c, [])) for c in self.columns]
+            self._schema = pa.schema(fields)
+            self._parquet = pa.parquet.ParquetWriter(self._tmp, self._schema)
+        self._flush_parquet()
+
+    def _close_files(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        if self._file is not None:
+            self._file.flush()
+            if not self._to_stdout:
                 with contextlib.suppress(OSError):
                     os.fsync(self._file.fileno())
                 self._file.close()
-            elif self._file is not None:
-                self._file.flush()
-        if self._to_stdout:
-            return
-        if commit:
-            os.replace(self._tmp, self.path)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
+            self._file = None

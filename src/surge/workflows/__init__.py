@@ -6,6 +6,7 @@ result = await surge.fanout(questions, synthesize="Write a guide.", model="gpt-4
 
 from .fanout import Answer, FanoutResult, fanout, fanout_sync
 from .stages import MapStage, ReduceStage, StageRunner
+from .tables import TableRun, run_table, run_table_sync
 
 __all__ = [
     "Answer",
@@ -13,6 +14,9 @@ __all__ = [
     "MapStage",
     "ReduceStage",
     "StageRunner",
+    "TableRun",
     "fanout",
     "fanout_sync",
+    "run_table",
+    "run_table_sync",
 ]
