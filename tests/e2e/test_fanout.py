@@ -219,3 +219,32 @@ def test_cli_usage_errors(sim) -> None:
     proc = _fanout_cli("q", "--synthesize", "x", "--model", "m", "--schema", "nope.json")
     assert proc.returncode == 2 and "nope.json" in proc.stderr
     assert sim.stats()["received"] == 0
+
+
+async def test_stages_map_map_reduce(sim) -> None:
+    events: list[surge.Event] = []
+    runner = surge.StageRunner(model="gpt-4o-mini", endpoint=sim.base_url, on_event=events.append)
+    papers = ["paper A", "paper B", "paper C"]
+    notes = await runner.map(surge.MapStage("read", lambda p: f"Key claims of: {p}"), papers)
+    critiques = await runner.map(
+        surge.MapStage(
+            "critique", lambda r: {"prompt": f"Critique: {r.text}", "system": "Be fair."}
+        ),
+        notes,
+    )
+    report = await runner.reduce(
+        surge.ReduceStage(
+            "report", lambda rs: "Summarize:\n" + "\n".join(r.text or "" for r in rs)
+        ),
+        critiques,
+    )
+    assert [r.custom_id for r in notes] == ["read-1", "read-2", "read-3"]
+    for paper, note, critique in zip(papers, notes, critiques, strict=True):
+        assert _tag(note.text) == prompt_digest(f"Key claims of: {paper}")
+        assert _tag(critique.text) == prompt_digest(f"Critique: {note.text}")
+    assert report.custom_id == "report"
+    assert _tag(report.text) == prompt_digest(
+        "Summarize:\n" + "\n".join(c.text or "" for c in critiques)
+    )
+    stages = [(e.stage, e.size) for e in events if isinstance(e, surge.StageStarted)]
+    assert stages == [("read", 3), ("critique", 3), ("report", 1)]
