@@ -110,3 +110,16 @@ async def test_truncated_reply_is_reported_not_reasked(sim) -> None:
     )
     assert result.error is not None and result.error.code == "truncated"
     assert sim.stats(log=False)["received"] == 1
+
+
+async def test_embeddings_request_in_a_structured_run_is_its_own_error(sim) -> None:
+    emb = surge.Request(
+        custom_id="e", url="/v1/embeddings", body={"model": "text-embedding-3-small", "input": "x"}
+    )
+    results = await surge.amap(
+        ["fine", emb], endpoint=sim.base_url, model="gpt-4o-mini", schema=Sentiment
+    )
+    assert results[0].ok and isinstance(results[0].parsed, Sentiment)
+    assert results[1].error is not None and results[1].error.code == "invalid_input"
+    assert "embeddings" in results[1].error.message
+    assert sim.stats()["received"] == 1  # never sent

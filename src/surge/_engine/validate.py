@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 
 from .._schema import OutputSchema, judge, reask_body, reasks_so_far
+from ..errors import ConfigError
 from ..models import ErrorInfo
 from .attempt import Attempt, Next, Outcome
 
@@ -37,7 +38,10 @@ class ValidateStep:
 
     async def __call__(self, attempt: Attempt, call_next: Next) -> Outcome:
         url = attempt.request.url
-        attempt.body = self.schema.apply(attempt.body, url)
+        try:
+            attempt.body = self.schema.apply(attempt.body, url)
+        except ConfigError as err:  # an embeddings line in a structured run: its own error
+            return Outcome("fail", error=ErrorInfo("invalid_input", str(err)))
         outcome = await call_next(attempt)
         if outcome.kind != "ok":
             return outcome

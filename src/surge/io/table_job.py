@@ -31,7 +31,14 @@ from ..errors import ConfigError, InputError
 from ..models import Request, Result
 from .export import LogIndex, reply_text
 from .formats import RequestBuilder
-from .tables import TableFormat, TableWriter, iter_rows, read_columns, table_format
+from .tables import (
+    TableFormat,
+    TableWriter,
+    arrow_types,
+    iter_rows,
+    read_columns,
+    table_format,
+)
 from .templates import Template, set_dotted
 
 __all__ = ["LOG_SUFFIX", "RowIds", "TableJob", "is_table_input"]
@@ -222,12 +229,7 @@ class TableJob:
         taken.add(status_col)
         error_col = _prefixed("error", taken)
         out_columns = [*columns, *names.values(), status_col, error_col]
-        arrow_types: dict[str, Any] = {}
-        if self.input_format == "parquet":
-            from .tables import _pyarrow
-
-            schema = _pyarrow().parquet.ParquetFile(self.input_path).schema_arrow
-            arrow_types = {f.name: f.type for f in schema}
+        types = arrow_types(self.input_path) if self.input_format == "parquet" else {}
         if self.input_format == "csv":
             kinds.update(dict.fromkeys(columns, "string"))
         kinds.update({status_col: "string", error_col: "string"})
@@ -236,7 +238,7 @@ class TableJob:
         seen: set[str] = set()
         finished = 0
         try:
-            with TableWriter(self.output, out_columns, types=kinds, arrow_types=arrow_types) as out:
+            with TableWriter(self.output, out_columns, types=kinds, arrow_types=types) as out:
                 for row_no, row in iter_rows(self.input_path, self.input_format):
                     result = self._lookup(index, ids, row, row_no, seen)
                     values = dict(row) if isinstance(row, dict) else {}

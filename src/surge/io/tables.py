@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +35,7 @@ from ..errors import ConfigError, InputError, OutputError
 __all__ = [
     "TableFormat",
     "TableWriter",
+    "arrow_types",
     "count_rows",
     "iter_rows",
     "read_columns",
@@ -176,6 +178,12 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | InputError
             yield row_no, row
 
 
+def arrow_types(path: str | Path) -> dict[str, Any]:
+    """A Parquet file's column types, so a table written back keeps them."""
+    schema = _pyarrow().parquet.ParquetFile(path).schema_arrow
+    return {f.name: f.type for f in schema}
+
+
 def count_rows(path: str | Path, fmt: TableFormat | None = None) -> int:
     """How many rows :func:`iter_rows` yields (Parquet: from the footer, instantly)."""
     path = Path(path)
@@ -241,8 +249,6 @@ class TableWriter:
         self.close(commit=exc is None)
 
     def open(self) -> None:
-        import sys
-
         try:
             if self.format == "parquet":
                 if self._to_stdout:
