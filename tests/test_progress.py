@@ -140,3 +140,21 @@ def test_bad_arguments_are_rejected() -> None:
         ProgressDisplay(RunStats(), mode="fancy")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="interval"):
         ProgressDisplay(RunStats(), interval=0)
+
+
+def test_display_listens_for_the_last_retry_reason() -> None:
+    import io
+
+    from surge.cli.progress import ProgressDisplay, status_line
+    from surge.events import RequestRetrying, RequestStarted, RunStats
+
+    stats = RunStats(total=4)
+    display = ProgressDisplay(stats, stream=io.StringIO(), mode="plain")
+    display(RequestStarted("a", 1, 1))
+    assert display.last_retry is None
+    display(RequestRetrying("a", 1, 1, "HTTP 503", 0.5))
+    display(RequestRetrying("b", 2, 1, "invalid_output", 0.0))
+    assert display.last_retry == "invalid_output"
+    assert status_line(stats, "surge", display.last_retry).endswith("| last retry invalid_output")
+    stats.finished_at = stats.started_at + 1  # a finished run shows no stale reason
+    assert "last retry" not in status_line(stats, "surge", display.last_retry)

@@ -1,8 +1,11 @@
 """Live progress on stderr, read from :class:`~surge.events.RunStats` by polling.
 
     stats = surge.RunStats(total=len(prompts))
-    with ProgressDisplay(stats):            # rich bar on a terminal, status lines otherwise
-        results = await surge.amap(prompts, stats=stats)
+    with ProgressDisplay(stats) as display:   # rich bar on a terminal, status lines otherwise
+        results = await surge.amap(prompts, stats=stats, on_event=display)
+
+The counters come from polling; the display is also an event listener (optional), from
+which it shows why the last retry happened (``last retry HTTP 503``).
 
 The engine never calls the display: a background thread (rich's refresh thread, or our own
 for plain lines) reads a handful of ints a few times a second. That keeps the engine's hot
@@ -17,7 +20,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from .. import _constants as C
-from ..events import RunStats
+from ..events import Event, RequestRetrying, RunStats
 from .summary import human_count, human_duration
 
 if TYPE_CHECKING:
@@ -40,7 +43,7 @@ def _done_part(stats: RunStats) -> str:
     return f"{completed:,}/{stats.total:,} done ({pct:.1f}%)"
 
 
-def status_line(stats: RunStats, label: str = "surge") -> str:
+def status_line(stats: RunStats, label: str = "surge", last_retry: str | None = None) -> str:
     """One plain status line, e.g. ``status_line(RunStats(total=10))`` gives::
 
     surge: 0/10 done (0.0%) | 0.0 req/s | eta ? | in flight 0 | retries 0 | 429s 0 | ...
@@ -61,15 +64,18 @@ def status_line(stats: RunStats, label: str = "surge") -> str:
     if stats.skipped:
         parts.append(f"skipped {stats.skipped}")
     parts.append(f"tokens {human_count(stats.tokens_in)} in / {human_count(stats.tokens_out)} out")
+    if last_retry and stats.finished_at is None:
+        parts.append(f"last retry {last_retry}")
     return " | ".join(parts)
 
 
 class _RichView:
     """A rich renderable rebuilt from the counters on every refresh (two lines)."""
 
-    def __init__(self, stats: RunStats, label: str) -> None:
+    def __init__(self, stats: RunStats, label: str, owner: ProgressDisplay) -> None:
         self.stats = stats
         self.label = label
+        self.owner = owner
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.progress_bar import ProgressBar
@@ -104,6 +110,8 @@ class _RichView:
             f" · tokens {human_count(s.tokens_in)} in / {human_count(s.tokens_out)} out"
             f" · {human_duration(s.elapsed)}"
         )
+        if self.owner.last_retry and s.finished_at is None:
+            detail.append(f" · last retry {self.owner.last_retry}")
         yield detail
 
 
@@ -149,6 +157,12 @@ class ProgressDisplay:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self.last_retry: str | None = None  # from events, when used as a listener
+
+    def __call__(self, event: Event) -> None:
+        """As an ``on_event`` listener: remember why the last retry happened."""
+        if isinstance(event, RequestRetrying):
+            self.last_retry = event.reason
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -200,7 +214,7 @@ class ProgressDisplay:
         # stdout is never touched because it may carry the results (-o -).
         live = Live(
             console=console,
-            renderable=_RichView(self.stats, self.label),
+            renderable=_RichView(self.stats, self.label, self),
             refresh_per_second=_RICH_REFRESH_PER_SECOND,
             redirect_stdout=False,
             redirect_stderr=self.stream is sys.stderr,
@@ -212,7 +226,7 @@ class ProgressDisplay:
     def _plain_loop(self) -> None:
         # Event.wait doubles as the sleep, so stop() wakes us at once.
         while not self._stopping.wait(self.interval):
-            self._write(status_line(self.stats, self.label))
+            self._write(status_line(self.stats, self.label, self.last_retry))
 
     def _write(self, line: str) -> None:
         try:

@@ -26,7 +26,7 @@ from .._schema import OutputSchema
 from ..api import run_file, run_source
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
 from ..errors import ConfigError, SurgeError
-from ..events import RunStats
+from ..events import Listener, RunStats
 from ..io.formats import RequestBuilder
 from ..io.source import InputFormat, count_lines
 from ..io.table_job import TableJob
@@ -79,7 +79,9 @@ async def _count_total(path: str, stats: RunStats, *, table: bool = False) -> No
         stats.total = await asyncio.to_thread(count_rows if table else count_lines, path)
 
 
-async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> RunStats:
+async def _run(
+    request: RunRequest, stats: RunStats, state: dict[str, Any], on_event: Listener | None = None
+) -> RunStats:
     loop = asyncio.get_running_loop()
 
     def hook(engine: Engine) -> None:
@@ -118,6 +120,7 @@ async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> R
                 timeout=request.timeout,
                 options=request.options,
                 stats=stats,
+                on_event=on_event,
                 engine_hook=hook,
                 schema=request.schema,
                 validation_retries=request.validation_retries,
@@ -132,6 +135,7 @@ async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> R
             options=request.options,
             input_format=request.input_format,
             stats=stats,
+            on_event=on_event,
             engine_hook=hook,
             schema=request.schema,
             validation_retries=request.validation_retries,
@@ -174,7 +178,8 @@ def execute_run(
     display = ProgressDisplay(stats, mode=request.progress_mode)  # type: ignore[arg-type]
     display.start()
     try:
-        run(_run(request, stats, state))
+        listener = display if display.mode != "none" else None
+        run(_run(request, stats, state, listener))
     except ConfigError as err:
         display.stop()
         _say(f"surge: error: {err}")
