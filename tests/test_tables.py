@@ -188,6 +188,8 @@ def test_table_job_checks_before_sending(tmp_path: Path) -> None:
         TableJob.build(source, tmp_path / "out.csv", template="{text}", system="{nope}")
     with pytest.raises(ConfigError, match="--id-column 'key' is not a column"):
         TableJob.build(source, tmp_path / "out.csv", template="{text}", id_column="key")
+    with pytest.raises(ConfigError, match="another file than the input"):
+        TableJob.build(source, source, template="{text}")
     job = TableJob.build(source, tmp_path / "out.csv", template="{text}")
     assert job.log_path == tmp_path / "out.csv.surge.jsonl"
     assert is_table_input(source, template=False)

@@ -112,6 +112,11 @@ class TableJob:
             )
         if not input_path.is_file():
             raise ConfigError(f"input file not found: {input_path}")
+        if input_path.resolve() == output.resolve():
+            raise ConfigError(
+                "the output table must be another file than the input (the input is read "
+                "again to resume and to write the table)"
+            )
         columns = read_columns(input_path, table_format(input_path))
         if template is None:
             if "prompt" not in columns:
