@@ -30,6 +30,7 @@ class Choice:
     text: str
     tokens: int
     finish_reason: str  # "stop" or "length"
+    refusal: bool = False  # the text is a refusal, not content
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +67,30 @@ def _one_choice(req: ParsedRequest, seed: int, index: int) -> Choice:
     return Choice(text, tokens, "stop")
 
 
-def conversation_key(body: dict[str, Any]) -> str:
-    """Model and first user turn: the same for a request and its re-asks (which append)."""
+def first_user_turn(body: dict[str, Any]) -> Any:
+    """The first user message's content (the whole ``input`` when it is a string)."""
     turns = body.get("messages", body.get("input"))
-    first: Any = turns
     if isinstance(turns, list):
-        first = next(
+        return next(
             (t.get("content") for t in turns if isinstance(t, dict) and t.get("role") == "user"),
             None,
         )
+    return turns
+
+
+def conversation_key(body: dict[str, Any]) -> str:
+    """Model and first user turn: the same for a request and its re-asks (which append)."""
+    first = first_user_turn(body)
     return body_digest(orjson.dumps([body.get("model"), first], option=orjson.OPT_SORT_KEYS))
+
+
+REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
+
+
+def refusal_answer(answer: Answer) -> Answer:
+    """What a model that declines a structured-output request returns instead."""
+    tokens = count_tokens(REFUSAL_TEXT)
+    return Answer(tuple(Choice(REFUSAL_TEXT, tokens, "stop", True) for _ in answer.choices))
 
 
 def body_digest(data: bytes) -> str:
@@ -105,7 +120,12 @@ def chat_body(req: ParsedRequest, answer: Answer, *, ident: str, created: int) -
     choices: list[dict[str, Any]] = [
         {
             "index": i,
-            "message": {"role": "assistant", "content": c.text, "refusal": None, "annotations": []},
+            "message": {
+                "role": "assistant",
+                "content": None if c.refusal else c.text,
+                "refusal": c.text if c.refusal else None,
+                "annotations": [],
+            },
             "logprobs": None,
             "finish_reason": c.finish_reason,
         }
@@ -150,7 +170,11 @@ def responses_body(
                 "id": f"msg_{ident}",
                 "status": status,
                 "role": "assistant",
-                "content": [{"type": "output_text", "text": choice.text, "annotations": []}],
+                "content": [
+                    {"type": "refusal", "refusal": choice.text}
+                    if choice.refusal
+                    else {"type": "output_text", "text": choice.text, "annotations": []}
+                ],
             }
         ],
         "max_output_tokens": req.max_tokens,

@@ -59,6 +59,11 @@ _rate = click.FloatRange(0.0, 1.0)
     type=int,
     help="First N answers of each structured-output conversation do not match the schema.",
 )
+@click.option(
+    "--refusal-marker",
+    default=None,
+    help="Structured-output requests whose first user message contains this are refused.",
+)
 @click.option("--seed", default=0, type=int, show_default=True)
 @click.option(
     "--api-key", envvar="SURGE_SIM_API_KEY", default=None, help="Require this bearer key."

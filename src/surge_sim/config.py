@@ -68,6 +68,9 @@ class SimConfig:
             counts as the same conversation) reply with output that does not match the
             schema: alternately cut-off JSON and JSON of the wrong shape, as models that
             ignore or half-follow a schema do. A large N never validates.
+        refusal_marker: structured-output requests whose first user message contains this
+            text are refused (``message.refusal``; Responses ``refusal`` content), as models
+            decline requests they judge unsafe.
         seed: changes replies' filler, latency draws and fault draws (not the digest tag).
         api_key: when set, requests need ``Authorization: Bearer <api_key>``.
         log_requests: keep a per-request log in ``/stats`` (turn off for huge benchmarks).
@@ -92,6 +95,7 @@ class SimConfig:
     slow_start_seconds: float = 5.0
     fail_first: int = 0
     invalid_json_first: int = 0
+    refusal_marker: str | None = None
     seed: int = 0
     api_key: str | None = field(default=None, repr=False)
     log_requests: bool = True

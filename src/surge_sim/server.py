@@ -27,11 +27,13 @@ from .bodies import (
     chat_body,
     conversation_key,
     embeddings_body,
+    first_user_turn,
     invalid_answer,
     make_answer,
     models_body,
     rate_limit_body,
     rate_limit_headers,
+    refusal_answer,
     responses_body,
     server_error_body,
 )
@@ -230,6 +232,12 @@ class SimServer:
             if delay > 0:
                 await self._sleep(delay)
 
+            if cfg.refusal_marker and req.output_format == "json_schema":
+                first = first_user_turn(body)
+                if isinstance(first, str) and cfg.refusal_marker in first:
+                    stats.fault("refusal")
+                    answer = refusal_answer(answer)
+                    completion = answer.completion_tokens
             if cfg.invalid_json_first and req.output_format == "json_schema":
                 n = self.conversations.next(conversation_key(body))
                 if n < cfg.invalid_json_first:

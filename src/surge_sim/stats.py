@@ -22,7 +22,7 @@ from typing import Any
 
 from .config import FAULT_KINDS
 
-FAULT_COUNTERS: tuple[str, ...] = (*FAULT_KINDS, "fail_first", "invalid_json")
+FAULT_COUNTERS: tuple[str, ...] = (*FAULT_KINDS, "fail_first", "invalid_json", "refusal")
 _LOG_FIELDS = ("t", "path", "status", "client_request_id", "digest", "model", "attempt")
 
 

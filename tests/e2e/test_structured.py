@@ -123,3 +123,19 @@ async def test_embeddings_request_in_a_structured_run_is_its_own_error(sim) -> N
     assert results[1].error is not None and results[1].error.code == "invalid_input"
     assert "embeddings" in results[1].error.message
     assert sim.stats()["received"] == 1  # never sent
+
+
+async def test_refusals_are_reported_as_such_chat_and_responses(sim_factory) -> None:
+    sim = sim_factory(refusal_marker="[unsafe]")
+    for api in ("chat", "responses"):
+        fine, refused = await surge.amap(
+            ["A fine review.", "An [unsafe] request."],
+            endpoint=sim.base_url,
+            options=surge.RunOptions(api=api, model="gpt-4o-mini"),
+            schema=Sentiment,
+        )
+        assert fine.ok and isinstance(fine.parsed, Sentiment)
+        assert refused.error is not None and refused.error.code == "refusal", api
+        assert "can't help" in refused.error.message
+        assert refused.attempts == 1  # a refusal is not re-asked
+    assert sim.stats()["faults"]["refusal"] == 2

@@ -37,6 +37,7 @@ async def test_counts_and_log(sim: Simulator) -> None:
         "slow_start",
         "fail_first",
         "invalid_json",
+        "refusal",
     }
     assert stats["tokens"]["total"] == stats["tokens"]["prompt"] + stats["tokens"]["completion"] > 0
     first = stats["requests"][0]
