@@ -99,18 +99,18 @@ async def test_too_large_synthesis_is_reduced_in_stages(sim) -> None:
 
 
 def _spans(n: int, parts: int, result: Any) -> list[tuple[int, int]]:
-    """Which questions each last-level part covers, read back from the reduction prompts."""
-    # Consecutive groups cover 1..n in order; recover the boundaries from the events of
-    # the reduction is more than the test needs: the final summary blocks' headers name
-    # them, so rebuild them by trying every split is overkill. Parts are consecutive and
-    # the planner is greedy, so compute them the same way the workflow does.
-    from surge.workflows.synthesis import plan_groups
+    """Which questions each last-level part covers (consecutive groups, planned greedily)."""
+    from surge.workflows.synthesis import group_prompt, plan_groups
 
     counter = TokenCounter()
     counter.load()
     blocks = [answer_block(i, a.question, a.text or "") for i, a in enumerate(result.answers, 1)]
     spans = [(i, i) for i in range(1, n + 1)]
-    budget = 220 - counter.count([synthesis_prompt("Combine the findings.", [])], "o200k_base")
+    framing = max(
+        counter.count([synthesis_prompt("Combine the findings.", [])], "o200k_base"),
+        counter.count([group_prompt("Combine the findings.", [], 99, 99)], "o200k_base"),
+    )
+    budget = 220 - framing
     for level in range(1, result.levels + 1):
         groups = plan_groups([counter.count([b], "o200k_base") for b in blocks], budget)
         texts = [

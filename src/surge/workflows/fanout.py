@@ -159,47 +159,23 @@ async def fanout(
         )
 
     blocks = [answer_block(i, a.question, a.text or "") for i, a in enumerate(answers, 1) if a.ok]
-    spans = [(i, i) for i, a in enumerate(answers, 1) if a.ok]
     started = time.monotonic()
+    condensed: list[Result] = []
     levels = 0
-    condensed_all: list[Result] = []
     # A token is at least one byte: a prompt of at most context_tokens bytes fits for sure,
     # and needs no vocabulary (loading one takes ~0.4 s of CPU).
-    fits = len(synthesis_prompt(synthesize, blocks, missing).encode()) <= context_tokens
-    counter = TokenCounter()
-    encoding = encoding_for_model(model or (options.model if options else None))
-    budget = context_tokens
-    sizes = [0] * len(blocks)
-    if not fits and len(blocks) > 1:
-        await asyncio.to_thread(counter.load, encoding)
-        budget -= counter.count([synthesis_prompt(synthesize, [], missing)], encoding)
-        budget = max(1, budget)
-        sizes = [counter.count([b], encoding) for b in blocks]
-    while len(blocks) > 1 and sum(sizes) > budget and levels < _MAX_LEVELS:
-        groups = plan_groups(sizes, budget)
-        if len(groups) == len(blocks) and levels > 0:
-            break  # condensing one block at a time would not shrink anything further
-        levels += 1
-        prompts = [
-            group_prompt(synthesize, [blocks[i] for i in group], part, len(groups))
-            for part, group in enumerate(groups, 1)
-        ]
-        stage: MapStage[str] = MapStage(
-            f"reduce-{levels}", lambda p: _prompt_row(p, synthesis_system)
+    prompt_bytes = len(synthesis_prompt(synthesize, blocks, missing).encode())
+    if len(blocks) > 1 and prompt_bytes > context_tokens:
+        model_name = model or (options.model if options else None)
+        reducer = _Reducer(runner, synthesize, synthesis_system, model_name)
+        await asyncio.to_thread(reducer.counter.load, reducer.encoding)
+        spans = [(i, i) for i, a in enumerate(answers, 1) if a.ok]
+        framing = max(
+            reducer.tokens(synthesis_prompt(synthesize, [], missing)),
+            reducer.tokens(group_prompt(synthesize, [], 99, 99)),
         )
-        condensed = await runner.map(stage, prompts)
-        condensed_all.extend(condensed)
-        new_blocks: list[str] = []
-        new_spans: list[tuple[int, int]] = []
-        for group, result in zip(groups, condensed, strict=True):
-            first, last = spans[group[0]][0], spans[group[-1]][1]
-            if result.ok:
-                new_blocks.append(summary_block(first, last, result.text or ""))
-            else:  # keep the group's own answers rather than lose them
-                new_blocks.extend(blocks[i] for i in group)
-            new_spans.extend([(first, last)] if result.ok else [spans[i] for i in group])
-        blocks, spans = new_blocks, new_spans
-        sizes = [counter.count([b], encoding) for b in blocks]
+        blocks, levels = await reducer.reduce(blocks, spans, max(1, context_tokens - framing))
+        condensed = reducer.results
 
     final: ReduceStage[str] = ReduceStage(
         "synthesize",
@@ -212,10 +188,61 @@ async def fanout(
         answers=answers,
         missing=[q for _, q in missing],
         levels=levels,
-        condensed=condensed_all,
+        condensed=condensed,
         fan_out_seconds=fan_out,
         synthesis_seconds=time.monotonic() - started,
     )
+
+
+class _Reducer:
+    """Condenses answer blocks in levels until they fit one synthesis request."""
+
+    def __init__(
+        self, runner: StageRunner, instruction: str, system: str | None, model: str | None
+    ) -> None:
+        self.runner = runner
+        self.instruction = instruction
+        self.system = system
+        self.counter = TokenCounter()
+        self.encoding = encoding_for_model(model)
+        self.results: list[Result] = []
+
+    def tokens(self, text: str) -> int:
+        return self.counter.count([text], self.encoding)
+
+    async def reduce(
+        self, blocks: list[str], spans: list[tuple[int, int]], budget: int
+    ) -> tuple[list[str], int]:
+        """The blocks the synthesis gets, and how many levels it took to get there."""
+        sizes = [self.tokens(b) for b in blocks]
+        levels = 0
+        while len(blocks) > 1 and sum(sizes) > budget and levels < _MAX_LEVELS:
+            groups = plan_groups(sizes, budget)
+            if len(groups) == len(blocks) and levels > 0:
+                break  # condensing one block at a time would not shrink anything further
+            levels += 1
+            prompts = [
+                group_prompt(self.instruction, [blocks[i] for i in group], part, len(groups))
+                for part, group in enumerate(groups, 1)
+            ]
+            stage: MapStage[str] = MapStage(
+                f"reduce-{levels}", lambda p: _prompt_row(p, self.system)
+            )
+            results = await self.runner.map(stage, prompts)
+            self.results.extend(results)
+            new_blocks: list[str] = []
+            new_spans: list[tuple[int, int]] = []
+            for group, result in zip(groups, results, strict=True):
+                first, last = spans[group[0]][0], spans[group[-1]][1]
+                if result.ok:
+                    new_blocks.append(summary_block(first, last, result.text or ""))
+                    new_spans.append((first, last))
+                else:  # keep the group's own answers rather than lose them
+                    new_blocks.extend(blocks[i] for i in group)
+                    new_spans.extend(spans[i] for i in group)
+            blocks, spans = new_blocks, new_spans
+            sizes = [self.tokens(b) for b in blocks]
+        return blocks, levels
 
 
 def fanout_sync(questions: Sequence[str], **kwargs: Any) -> FanoutResult:
