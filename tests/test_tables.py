@@ -66,6 +66,15 @@ def test_csv_bad_rows_are_input_errors_and_the_run_goes_on(tmp_path: Path) -> No
     assert len(rows) == 4
 
 
+def test_csv_that_is_not_utf8_stops_with_one_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"a,b\n1,2\n" + "caf\xe9,3\n".encode("latin-1") * 5000)
+    rows = list(iter_rows(path))
+    assert rows[0] == (1, {"a": "1", "b": "2"})
+    assert isinstance(rows[-1][1], InputError) and "not valid UTF-8" in str(rows[-1][1])
+    assert len(rows) < 5000
+
+
 def test_duplicate_and_empty_headers_stay_distinct(tmp_path: Path) -> None:
     path = tmp_path / "h.csv"
     path.write_text("a,a,\n1,2,3\n", encoding="utf-8")

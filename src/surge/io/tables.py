@@ -94,8 +94,9 @@ def read_columns(path: str | Path, fmt: TableFormat | None = None) -> list[str]:
         if fmt == "parquet":
             return list(_pyarrow().parquet.ParquetFile(path).schema_arrow.names)
         if fmt == "csv":
-            with open(path, encoding="utf-8-sig", newline="") as f:
-                return _csv_header(next(csv.reader(f, delimiter=_delimiter(path)), []))
+            with open(path, "rb") as f:
+                reader = csv.reader(_decoded_lines(f), delimiter=_delimiter(path))
+                return _csv_header(next(reader, []))
         for _, row in iter_rows(path, "jsonl"):
             if isinstance(row, dict):
                 return list(row)
@@ -120,17 +121,44 @@ def iter_rows(
         yield from _jsonl_rows(path)
 
 
+def _decoded_lines(f: IO[bytes]) -> Iterator[str]:
+    """UTF-8 lines (BOM dropped); bad bytes raise UnicodeDecodeError at their own line.
+
+    Decoding line by line, not through a text wrapper's 8 KiB chunks, lets every row before
+    the bad bytes through; the csv module joins quoted fields that span lines itself.
+    """
+    first = True
+    for raw in f:
+        line = raw.decode("utf-8")
+        if first:
+            line = line.removeprefix("\ufeff")
+            first = False
+        yield line
+
+
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
-    with open(path, encoding="utf-8-sig", newline="", errors="strict") as f:
-        reader = csv.reader(f, delimiter=_delimiter(path))
-        header = _csv_header(next(reader, []))
+    with open(path, "rb") as f:
+        reader = csv.reader(_decoded_lines(f), delimiter=_delimiter(path))
+        try:
+            header = _csv_header(next(reader, []))
+        except UnicodeDecodeError as err:
+            yield 1, InputError(f"the header is not valid UTF-8 ({err.reason})", line=1)
+            return
         row_no = 0
         while True:
             try:
                 values = next(reader)
             except StopIteration:
                 return
-            except (csv.Error, UnicodeDecodeError) as err:
+            except UnicodeDecodeError as err:
+                # Where a record starts again after bad bytes is unknowable: stop here.
+                row_no += 1
+                yield (
+                    row_no,
+                    InputError(f"not valid UTF-8 from here on ({err.reason})", line=row_no),
+                )
+                return
+            except csv.Error as err:
                 row_no += 1
                 yield row_no, InputError(f"unreadable CSV row: {err}", line=row_no)
                 continue
