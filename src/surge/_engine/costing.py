@@ -59,9 +59,11 @@ class CostStep:
 
     async def __call__(self, attempt: Attempt, call_next: Next) -> Outcome:
         model = attempt.body.get("model")
-        price = self.book.price(model if isinstance(model, str) else None)
+        name = model if isinstance(model, str) else None
         budget = self.budget
         reserved = 0.0
+        # Without a budget the price is needed only once the answer is in.
+        price = self.book.price(name) if budget.limit is not None else None
         if budget.limit is not None:
             if price is None:  # the CLI refuses this up front; a library caller learns here
                 log.warning("no price for model %r: cannot keep the budget; stopping", model)
@@ -81,6 +83,8 @@ class CostStep:
             outcome = await call_next(attempt)
         finally:
             usage = usage_counts(attempt.data) if attempt.status is not None else None
+            if usage is not None and price is None:
+                price = self.book.price(name)
             if usage is not None and price is not None and not attempt.cached:
                 actual = price.cost(
                     input=usage.input,
@@ -95,7 +99,7 @@ class CostStep:
         total = self._running.pop(key, 0.0) + actual
         if outcome.kind == "retry":
             self._running[key] = total
-        if price is not None:
+        if price is not None or total:
             attempt.cost = total
         return outcome
 

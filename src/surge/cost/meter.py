@@ -33,8 +33,8 @@ class CostMeter:
         if result.cached:
             self.cache_hits += 1
         if result.cost is None:
-            if not result.cached and not result.line_error and result.status_code is not None:
-                self.unpriced += 1
+            if not result.cached and result.usage is not None:
+                self.unpriced += 1  # it was billed, but at a price nobody knows
             return
         self.priced += 1
         self.spent += result.cost

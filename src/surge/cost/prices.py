@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -140,6 +141,12 @@ class PriceBook:
         if not isinstance(data, dict):
             raise ConfigError(f"prices file {path} must hold a JSON object of models")
         return cls({str(model): _parse_entry(str(model), entry) for model, entry in data.items()})
+
+    def warm(self) -> None:
+        """Load the price library in a background thread (~0.5 s), so the first lookup
+        on the event loop does not wait for it."""
+        if self._library:
+            threading.Thread(target=_library_price, args=("gpt-4o-mini",), daemon=True).start()
 
     def price(self, model: str | None) -> Price | None:
         if not model:
