@@ -341,7 +341,9 @@ def run_command(
                 state = await job.submit(client, input_path, retry_failed=kw["retry_failed"])
             else:
                 state = await job.submit(client, input_path)  # finish sending this round
-            if state is not None:
+            if state is None:
+                _say(f"surge: nothing to send: {output} already holds every request")
+            else:
                 await job.wait(client, state, on_poll=on_poll)
                 report = await job.fetch(client, state)
                 _report_fetch(report, output, prices_path)

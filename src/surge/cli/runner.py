@@ -156,6 +156,7 @@ def execute_run(
             prices_path=request.prices_path,
             endpoint=request.endpoint,
             stop=stop_for_budget,
+            priced=request.summary,
         )
     except ConfigError as err:
         _say(f"surge: error: {err}")

@@ -50,9 +50,12 @@ class RunExtras:
         prices_path: str | None,
         endpoint: Endpoint,
         stop: Callable[[], None],
+        priced: bool = True,
     ) -> RunExtras:
+        """``priced=False`` (a quiet run without budget or prices file) skips pricing: loading
+        the price library costs ~0.5 s of CPU, which nobody would see the result of."""
         extras = cls(book=PriceBook.load(prices_path), budget=Budget(max_cost))
-        extras.book.warm()
+        priced = priced or max_cost is not None or prices_path is not None
 
         def exhausted() -> None:
             if not extras.stopped_by_budget:
@@ -62,7 +65,9 @@ class RunExtras:
         if cache_path is not None:
             extras.cache = SqliteCache(cache_path)
             extras.steps.append(CacheStep(extras.cache, url_for=endpoint.url_for))
-        extras.steps.append(CostStep(extras.book, extras.budget, on_exhausted=exhausted))
+        if priced:
+            extras.book.warm()
+            extras.steps.append(CostStep(extras.book, extras.budget, on_exhausted=exhausted))
         return extras
 
     async def check_prices(
