@@ -239,6 +239,18 @@ def test_cancel_then_fetch_partial_results(sim_factory, tmp_path: Path):
     assert {r["error"]["code"] for r in records.values() if not is_ok(r)} == {"batch_cancelled"}
 
 
+def test_a_batch_that_fails_validation_records_why(sim_factory, tmp_path: Path):
+    sim = sim_factory(**FAST, batch_fail=True)
+    src = write_requests(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out.jsonl"
+    proc = batch_cli("run", src, "-o", out, "--base-url", sim.base_url, "--poll-interval", "0.05")
+    assert proc.returncode == 1
+    records = by_id(read_output(out))
+    assert len(records) == 20
+    assert {r["error"]["code"] for r in records.values()} == {"batch_failed"}
+    assert "failed validation: forced by batch_fail" in records["r3"]["error"]["message"]
+
+
 def test_a_missing_job_is_a_clear_error(tmp_path: Path):
     proc = batch_cli("status", "-o", tmp_path / "out.jsonl", "--base-url", "http://127.0.0.1:9/v1")
     assert proc.returncode == 2

@@ -132,6 +132,7 @@ def _invoke(body: Callable[[], Any]) -> int:
         code = EXIT_USAGE
     except SurgeError as err:
         _say(f"surge: error: {err}")
+        _say(f"the job is saved; run the same command again to continue:\n  {_command()}")
         code = EXIT_FAILED
     except KeyboardInterrupt:
         _say(f"\nsurge: interrupted; run the same command again to resume:\n  {_command()}")
