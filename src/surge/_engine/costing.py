@@ -77,6 +77,7 @@ class CostStep:
                     budget.limit,
                 )  # fmt: skip
                 self._exhausted()
+                self._running.pop(id(attempt.request), None)
                 return Outcome.abandon()
         actual = 0.0
         try:

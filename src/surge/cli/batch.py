@@ -23,6 +23,8 @@ from typing import Any
 
 import click
 
+from ..batch.state import BatchState
+from ..batch.workflow import BatchJob, BatchSettings, FetchReport
 from ..config import Endpoint, RunOptions
 from ..errors import ConfigError, SurgeError
 from ..io.formats import parse_param
@@ -103,9 +105,7 @@ def _poll_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def _settings(kw: dict[str, Any]) -> Any:
-    from ..batch.workflow import BatchSettings
-
+def _settings(kw: dict[str, Any]) -> BatchSettings:
     options = RunOptions(
         api=kw.get("api") or "chat",
         model=kw.get("model"),
@@ -157,8 +157,6 @@ def batch_group() -> None:
 @_server_options
 def submit_command(input_path: str, output: str, **kw: Any) -> None:
     """Split INPUT into batches, upload them and create the batches; return at once."""
-    from ..batch.workflow import BatchJob
-
     job = BatchJob(output, _settings(kw))
 
     async def body() -> int:
@@ -177,7 +175,7 @@ def submit_command(input_path: str, output: str, **kw: Any) -> None:
     sys.exit(_invoke(body))
 
 
-def _describe(state: Any) -> str:
+def _describe(state: BatchState) -> str:
     done = sum(p.completed + p.failed for p in state.pieces)
     total = sum(p.total or p.requests for p in state.pieces)
     statuses: dict[str, int] = {}
@@ -192,8 +190,6 @@ def _describe(state: Any) -> str:
 @_server_options
 def status_command(output: str, **kw: Any) -> None:
     """Show how far each batch of OUTPUT's job got."""
-    from ..batch.workflow import BatchJob
-
     job = BatchJob(output, _settings(kw))
 
     async def body() -> int:
@@ -212,14 +208,14 @@ def status_command(output: str, **kw: Any) -> None:
     sys.exit(_invoke(body))
 
 
-def _require_state(job: Any) -> Any:
+def _require_state(job: BatchJob) -> BatchState:
     state = job.load()
     if state is None:
         raise ConfigError(f"no batch job for {job.output} (start one with 'surge batch submit')")
     return state
 
 
-def _report_fetch(report: Any, output: str, book_path: str | None) -> None:
+def _report_fetch(report: FetchReport, output: str, book_path: str | None) -> None:
     from ..cost.prices import PriceBook
 
     book = PriceBook.load(book_path)
@@ -255,8 +251,6 @@ def _failures_in(output: str) -> int:
 @click.option("--prices", "prices_path", type=click.Path(exists=True, dir_okay=False))
 def fetch_command(output: str, prices_path: str | None, **kw: Any) -> None:
     """Download finished batches and merge them into OUTPUT."""
-    from ..batch.workflow import BatchJob
-
     job = BatchJob(output, _settings(kw))
 
     async def body() -> int:
@@ -278,8 +272,6 @@ def fetch_command(output: str, prices_path: str | None, **kw: Any) -> None:
 @_server_options
 def cancel_command(output: str, **kw: Any) -> None:
     """Cancel OUTPUT's running batches (what they finished can still be fetched)."""
-    from ..batch.workflow import BatchJob
-
     job = BatchJob(output, _settings(kw))
 
     async def body() -> int:
@@ -321,13 +313,11 @@ def run_command(
     **kw: Any,
 ) -> None:
     """Submit INPUT as batches, wait for them, fetch into OUTPUT (resumable)."""
-    from ..batch.workflow import BatchJob
-
     settings = _settings(kw)
     job = BatchJob(output, settings)
     last: list[str] = []
 
-    def on_poll(state: Any) -> None:
+    def on_poll(state: BatchState) -> None:
         line = _describe(state)
         if not quiet and (not last or last[-1] != line):
             _say(line)
@@ -357,7 +347,11 @@ def run_command(
 
 
 def _online(
-    input_path: str, output: str, settings: Any, prices_path: str | None, kw: dict[str, Any]
+    input_path: str,
+    output: str,
+    settings: BatchSettings,
+    prices_path: str | None,
+    kw: dict[str, Any],
 ) -> int:
     """Re-send what the batches did not answer, online, through surge's own run."""
     from ..config import Limits, RetryPolicy, Timeout
