@@ -12,6 +12,7 @@ bills it), and the request's running total goes on ``attempt.cost`` for its resu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -42,6 +43,7 @@ class CostStep:
         self._counter = counter or TokenCounter()
         self._expected_output = float(C.DEFAULT_EXPECTED_OUTPUT_TOKENS)
         self._running: dict[int, float] = {}  # id(request) -> USD billed so far
+        self._lookups: dict[str, asyncio.Future[Price | None]] = {}
 
     def __repr__(self) -> str:
         return f"CostStep({self.budget!r})"
@@ -63,7 +65,7 @@ class CostStep:
         budget = self.budget
         reserved = 0.0
         # Without a budget the price is needed only once the answer is in.
-        price = self.book.price(name) if budget.limit is not None else None
+        price = await self._price(name) if budget.limit is not None else None
         if budget.limit is not None:
             if price is None:  # the CLI refuses this up front; a library caller learns here
                 log.warning("no price for model %r: cannot keep the budget; stopping", model)
@@ -82,20 +84,23 @@ class CostStep:
         actual = 0.0
         try:
             outcome = await call_next(attempt)
-        finally:
-            usage = usage_counts(attempt.data) if attempt.status is not None else None
-            if usage is not None and price is None:
-                price = self.book.price(name)
-            if usage is not None and price is not None and not attempt.cached:
+        except BaseException:
+            budget.settle(reserved, 0.0)
+            raise
+        usage = usage_counts(attempt.data) if attempt.status is not None else None
+        if usage is not None and not attempt.cached:
+            if price is None:
+                price = await self._price(name)
+            if price is not None:
                 actual = price.cost(
                     input=usage.input,
                     output=usage.output,
                     cached=usage.cached_input,
                     tier=tier_of(attempt.body),
                 )
-            if usage is not None and not attempt.request.url.endswith("/embeddings"):
+            if not attempt.request.url.endswith("/embeddings"):
                 self._expected_output += (usage.output - self._expected_output) * 0.05
-            budget.settle(reserved, actual)
+        budget.settle(reserved, actual)
         key = id(attempt.request)
         total = self._running.pop(key, 0.0) + actual
         if outcome.kind == "retry":
@@ -103,6 +108,18 @@ class CostStep:
         if price is not None or total:
             attempt.cost = total
         return outcome
+
+    async def _price(self, model: str | None) -> Price | None:
+        """The model's price; a first lookup runs in a thread (the library loads in ~0.5 s)
+        so the event loop, and every other request, never waits for it."""
+        if self.book.known(model) or model is None:
+            return self.book.price(model)
+        lookup = self._lookups.get(model)
+        if lookup is None:  # one lookup per model, however many requests wait for it
+            lookup = self._lookups[model] = asyncio.ensure_future(
+                asyncio.to_thread(self.book.price, model)
+            )
+        return await asyncio.shield(lookup)
 
     def _exhausted(self) -> None:
         if self._on_exhausted is not None:

@@ -81,6 +81,7 @@ async def _run(
     request: RunRequest, stats: RunStats, state: dict[str, Any], extras: RunExtras
 ) -> RunStats:
     loop = asyncio.get_running_loop()
+    await extras.prepare()
     await extras.check_prices(request.input_path, request.options, request.input_format)
 
     def hook(engine: Engine) -> None:
@@ -126,6 +127,16 @@ async def _run(
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
+
+
+def _quit_on_signal(resume: str) -> None:
+    def quit_now(signum: int, frame: object) -> None:
+        _say(f"\nsurge: stopped. Resume with:\n  {resume}")
+        os._exit(EXIT_INTERRUPTED)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to do
+            signal.signal(signum, quit_now)
 
 
 def _say(text: str) -> None:
@@ -183,8 +194,12 @@ def execute_run(
         return EXIT_INTERRUPTED
     finally:
         extras.close()
-    display.stop()
     interrupted = bool(state.get("interrupted"))
+    if interrupted:
+        # A second signal may still come while the summary prints or the interpreter
+        # exits: it means "quit now", as during the run (every result is written).
+        _quit_on_signal(resume_command)
+    display.stop()
     if request.summary:
         from .summary import format_summary
 
@@ -196,6 +211,10 @@ def execute_run(
         return EXIT_FAILED
     if interrupted:
         _say(f"surge: interrupted. Resume with:\n  {resume_command}")
+        # Leave now, as a second signal would make us: everything is written, and the
+        # interpreter's teardown is a window where that signal would kill us (exit -2).
+        sys.stdout.flush()
+        os._exit(EXIT_INTERRUPTED)
     elif stats.failed or stats.invalid or stats.skipped_failed:
         _say(
             f"surge: {stats.failed + stats.invalid + stats.skipped_failed} requests did not "

@@ -12,6 +12,7 @@ With ``--max-cost``, every model in the input must have a price: the input is re
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class RunExtras:
     cache: SqliteCache | None = None
     steps: list[Step] = field(default_factory=list)
     stopped_by_budget: bool = False
+    priced: bool = False
 
     @classmethod
     def build(
@@ -65,10 +67,16 @@ class RunExtras:
         if cache_path is not None:
             extras.cache = SqliteCache(cache_path)
             extras.steps.append(CacheStep(extras.cache, url_for=endpoint.url_for))
+        extras.priced = priced
         if priced:
-            extras.book.warm()
             extras.steps.append(CostStep(extras.book, extras.budget, on_exhausted=exhausted))
         return extras
+
+    async def prepare(self) -> None:
+        """Load the price data before the run: in the middle of it, its half second of CPU
+        would hold up the event loop and every request with it."""
+        if self.priced:
+            await asyncio.to_thread(self.book.preload)
 
     async def check_prices(
         self, input_path: str, options: RunOptions, input_format: InputFormat

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -142,11 +141,14 @@ class PriceBook:
             raise ConfigError(f"prices file {path} must hold a JSON object of models")
         return cls({str(model): _parse_entry(str(model), entry) for model, entry in data.items()})
 
-    def warm(self) -> None:
-        """Load the price library in a background thread (~0.5 s), so the first lookup
-        on the event loop does not wait for it."""
+    def preload(self) -> None:
+        """Load the price library now (~0.5 s of CPU; blocking: call it in a thread)."""
         if self._library:
-            threading.Thread(target=_library_price, args=("gpt-4o-mini",), daemon=True).start()
+            _library_price("gpt-4o-mini")
+
+    def known(self, model: str | None) -> bool:
+        """Whether :meth:`price` answers at once (no library lookup left to do)."""
+        return not model or model in self._overrides or model in self._cache
 
     def price(self, model: str | None) -> Price | None:
         if not model:
