@@ -155,6 +155,8 @@ def test_display_listens_for_the_last_retry_reason() -> None:
     display(RequestRetrying("a", 1, 1, "HTTP 503", 0.5))
     display(RequestRetrying("b", 2, 1, "invalid_output", 0.0))
     assert display.last_retry == "invalid_output"
-    assert status_line(stats, "surge", display.last_retry).endswith("| last retry invalid_output")
+    assert status_line(stats, "surge", None, display.last_retry).endswith(
+        "| last retry invalid_output"
+    )
     stats.finished_at = stats.started_at + 1  # a finished run shows no stale reason
-    assert "last retry" not in status_line(stats, "surge", display.last_retry)
+    assert "last retry" not in status_line(stats, "surge", None, display.last_retry)

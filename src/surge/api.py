@@ -16,7 +16,7 @@ every result as it finishes and make the call resumable.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -63,11 +63,16 @@ def _settings(
     )
 
 
-def _steps(schema: Any, validation_retries: int) -> tuple[Step, ...]:
-    """The attempt steps a call asks for (structured outputs: ``schema=``)."""
+def _steps(schema: Any, validation_retries: int, extra: Sequence[Step] = ()) -> tuple[Step, ...]:
+    """The attempt steps of a call: validation (``schema=``) outermost, then ``extra``.
+
+    Validation comes first because it puts the schema's field into the body: a cache step
+    inside it keys on the body that is really sent, and a re-ask passes through the budget
+    and the cost steps like any attempt.
+    """
     if schema is None:
-        return ()
-    return (ValidateStep(OutputSchema.coerce(schema), retries=validation_retries),)
+        return tuple(extra)
+    return (ValidateStep(OutputSchema.coerce(schema), retries=validation_retries), *extra)
 
 
 def _rehydrate(result: Result, schema: Any) -> Result:
@@ -94,7 +99,7 @@ async def _run(
     stats: RunStats | None = None,
     transport: Transport | None = None,
     engine_hook: Any = None,
-    steps: tuple[Step, ...] = (),
+    steps: Sequence[Step] = (),
 ) -> RunStats:
     engine = Engine(
         settings,
@@ -224,10 +229,15 @@ async def run_file(
     stats: RunStats | None = None,
     transport: Transport | None = None,
     engine_hook: Any = None,
+    steps: Sequence[Step] = (),
     schema: Any = None,
     validation_retries: int = C.DEFAULT_VALIDATION_RETRIES,
 ) -> RunStats:
-    """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``."""
+    """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``.
+
+    ``steps`` are extra attempt steps (a response cache, a budget), outermost first;
+    ``schema`` adds the validation step outside them (see :func:`_steps`).
+    """
     settings = _settings(endpoint, limits, retry, timeout, options, None)
     builder = RequestBuilder(settings.options)
     return await _run(
@@ -238,7 +248,7 @@ async def run_file(
         stats=stats,
         transport=transport,
         engine_hook=engine_hook,
-        steps=_steps(schema, validation_retries),
+        steps=_steps(schema, validation_retries, steps),
     )
 
 
@@ -254,6 +264,7 @@ async def run_source(
     on_event: Listener | None = None,
     stats: RunStats | None = None,
     engine_hook: Any = None,
+    steps: Sequence[Step] = (),
     schema: Any = None,
     validation_retries: int = C.DEFAULT_VALIDATION_RETRIES,
 ) -> RunStats:
@@ -266,5 +277,5 @@ async def run_source(
         on_event=on_event,
         stats=stats,
         engine_hook=engine_hook,
-        steps=_steps(schema, validation_retries),
+        steps=_steps(schema, validation_retries, steps),
     )

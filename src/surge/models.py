@@ -73,6 +73,8 @@ class Result:
     # The structured answer, validated (``schema=``): a pydantic model instance, or plain
     # data for a JSON schema (and for results read back from an output file).
     parsed: Any = None
+    cached: bool = False  # answered from the response cache (nothing sent, nothing paid)
+    cost: float | None = None  # USD billed for this request (every attempt), when priced
     id: str = field(default_factory=lambda: "batch_req_" + os.urandom(12).hex())
 
     @property
@@ -131,6 +133,10 @@ class Result:
             meta["latency_ms"] = round(self.latency * 1000, 1)
         if self.parsed is not None:
             meta["parsed"] = _plain(self.parsed)
+        if self.cached:
+            meta["cache"] = "hit"
+        if self.cost is not None:
+            meta["cost_usd"] = round(self.cost, 8)
         return {
             "id": self.id,
             "custom_id": self.custom_id,
@@ -146,6 +152,7 @@ class Result:
         error = record.get("error") or None
         meta = record.get(OUTPUT_METADATA_KEY) or {}
         latency_ms = meta.get("latency_ms")
+        cost = meta.get("cost_usd")
         return cls(
             custom_id=str(record.get("custom_id")),
             line=meta.get("line"),
@@ -159,5 +166,7 @@ class Result:
             latency=latency_ms / 1000 if isinstance(latency_ms, int | float) else None,
             line_error=isinstance(error, dict) and error.get("code") == "invalid_input",
             parsed=meta.get("parsed"),
+            cached=meta.get("cache") == "hit",
+            cost=float(cost) if isinstance(cost, int | float) else None,
             id=str(record.get("id") or "batch_req_" + os.urandom(12).hex()),
         )

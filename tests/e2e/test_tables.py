@@ -233,3 +233,33 @@ def test_csv_without_template_is_refused_not_split(sim, tmp_path: Path) -> None:
     assert _read_csv(tmp_path / "p_out.csv")[0]["answer"].startswith(
         f"[sim:{prompt_digest('hello, world' + chr(10) + 'bye')}]"
     )
+
+
+def test_structured_table_run_with_the_response_cache(sim, tmp_path: Path) -> None:
+    # Validation puts the schema into the body before the cache sees it: a cached answer
+    # is one to the structured request, and it is validated (parsed) like a fresh one.
+    source = _write_csv(tmp_path / "reviews.csv", REVIEWS[:3])
+    schema = tmp_path / "s.json"
+    schema.write_bytes(
+        orjson.dumps(
+            {
+                "type": "object",
+                "properties": {"label": {"type": "string"}, "n": {"type": "integer"}},
+                "required": ["label", "n"],
+                "additionalProperties": False,
+            }
+        )
+    )
+    cache = tmp_path / "cache.sqlite"
+    tables = []
+    for _ in range(2):
+        out = tmp_path / "out.csv"
+        (tmp_path / "out.csv.surge.jsonl").unlink(missing_ok=True)
+        args = ["--template", "{review}", "--schema", schema, "--cache", cache]
+        proc = run_cli(source, "-o", out, *sim_args(sim, *args))
+        assert proc.returncode == 0, proc.stderr
+        tables.append(_read_csv(out))
+    assert "3 cache hits" in proc.stderr
+    assert tables[0] == tables[1]
+    assert all(r["status"] == "ok" and r["label"] and r["n"] for r in tables[1])
+    assert sim.stats()["received"] == 3

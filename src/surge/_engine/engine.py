@@ -309,6 +309,8 @@ class Engine:
                 attempts=number,
                 latency=latency,
                 parsed=attempt.parsed,
+                cached=attempt.cached,
+                cost=attempt.cost,
             )
 
     async def _sleep_unless_stopping(self, delay: float) -> bool:

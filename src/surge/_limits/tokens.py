@@ -120,6 +120,11 @@ class TokenCounter:
             self._loading = True
         threading.Thread(target=self._load, args=(encoding,), daemon=True).start()
 
+    def load(self, encoding: str = "o200k_base") -> None:
+        """Load a vocabulary now, in this thread (for offline tools such as ``estimate``)."""
+        if encoding not in self._ready:
+            self._load(encoding)
+
     def _load(self, encoding: str) -> None:
         try:
             import toktok
@@ -131,12 +136,6 @@ class TokenCounter:
             log.debug("token vocabulary %s unavailable (%s); using chars/4", encoding, err)
         finally:
             self._loading = False
-
-    def load(self, encoding: str = "o200k_base") -> bool:
-        """Load a vocabulary now (blocking, ~0.4 s once); False if it is unavailable."""
-        if encoding not in self._ready:
-            self._load(encoding)
-        return encoding in self._ready
 
     def count(self, texts: list[str], encoding: str) -> int:
         if encoding in self._ready:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from .. import _constants as C
@@ -43,7 +44,12 @@ def _done_part(stats: RunStats) -> str:
     return f"{completed:,}/{stats.total:,} done ({pct:.1f}%)"
 
 
-def status_line(stats: RunStats, label: str = "surge", last_retry: str | None = None) -> str:
+def status_line(
+    stats: RunStats,
+    label: str = "surge",
+    extra: Callable[[], str] | None = None,
+    last_retry: str | None = None,
+) -> str:
     """One plain status line, e.g. ``status_line(RunStats(total=10))`` gives::
 
     surge: 0/10 done (0.0%) | 0.0 req/s | eta ? | in flight 0 | retries 0 | 429s 0 | ...
@@ -64,6 +70,8 @@ def status_line(stats: RunStats, label: str = "surge", last_retry: str | None = 
     if stats.skipped:
         parts.append(f"skipped {stats.skipped}")
     parts.append(f"tokens {human_count(stats.tokens_in)} in / {human_count(stats.tokens_out)} out")
+    if extra is not None:
+        parts.append(extra())  # e.g. the cost so far, from a listener
     if last_retry and stats.finished_at is None:
         parts.append(f"last retry {last_retry}")
     return " | ".join(parts)
@@ -72,10 +80,17 @@ def status_line(stats: RunStats, label: str = "surge", last_retry: str | None = 
 class _RichView:
     """A rich renderable rebuilt from the counters on every refresh (two lines)."""
 
-    def __init__(self, stats: RunStats, label: str, owner: ProgressDisplay) -> None:
+    def __init__(
+        self,
+        stats: RunStats,
+        label: str,
+        extra: Callable[[], str] | None,
+        last_retry: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self.stats = stats
         self.label = label
-        self.owner = owner
+        self.extra = extra
+        self.last_retry = last_retry
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.progress_bar import ProgressBar
@@ -110,8 +125,11 @@ class _RichView:
             f" · tokens {human_count(s.tokens_in)} in / {human_count(s.tokens_out)} out"
             f" · {human_duration(s.elapsed)}"
         )
-        if self.owner.last_retry and s.finished_at is None:
-            detail.append(f" · last retry {self.owner.last_retry}")
+        if self.extra is not None:
+            detail.append(f" · {self.extra()}")
+        reason = self.last_retry()
+        if reason and s.finished_at is None:
+            detail.append(f" · last retry {reason}")
         yield detail
 
 
@@ -139,6 +157,7 @@ class ProgressDisplay:
         mode: Mode = "auto",
         interval: float = C.PLAIN_PROGRESS_INTERVAL,
         label: str = "surge",
+        extra: Callable[[], str] | None = None,
     ) -> None:
         if mode not in ("auto", "rich", "plain", "none"):
             raise ValueError(f"mode must be auto, rich, plain or none, got {mode!r}")
@@ -149,6 +168,7 @@ class ProgressDisplay:
         self.stream: TextIO = stream if stream is not None else sys.stderr
         self.interval = interval
         self.label = label
+        self.extra = extra  # more text for the status (a listener's figures: cost, cache hits)
         self.mode: Literal["rich", "plain", "none"] = (
             ("rich" if _isatty(self.stream) else "plain") if mode == "auto" else mode
         )
@@ -196,7 +216,7 @@ class ProgressDisplay:
                 thread, self._thread = self._thread, None
                 self._stopping.set()
                 thread.join()
-                self._write(status_line(self.stats, self.label))
+                self._write(status_line(self.stats, self.label, self.extra, self.last_retry))
 
     def __enter__(self) -> ProgressDisplay:
         self.start()
@@ -214,7 +234,7 @@ class ProgressDisplay:
         # stdout is never touched because it may carry the results (-o -).
         live = Live(
             console=console,
-            renderable=_RichView(self.stats, self.label, self),
+            renderable=_RichView(self.stats, self.label, self.extra, lambda: self.last_retry),
             refresh_per_second=_RICH_REFRESH_PER_SECOND,
             redirect_stdout=False,
             redirect_stderr=self.stream is sys.stderr,
@@ -226,7 +246,7 @@ class ProgressDisplay:
     def _plain_loop(self) -> None:
         # Event.wait doubles as the sleep, so stop() wakes us at once.
         while not self._stopping.wait(self.interval):
-            self._write(status_line(self.stats, self.label, self.last_retry))
+            self._write(status_line(self.stats, self.label, self.extra, self.last_retry))
 
     def _write(self, line: str) -> None:
         try:

@@ -26,11 +26,12 @@ from .._schema import OutputSchema
 from ..api import run_file, run_source
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
 from ..errors import ConfigError, SurgeError
-from ..events import Listener, RunStats
+from ..events import Event, Listener, RunStats
 from ..io.formats import RequestBuilder
 from ..io.source import InputFormat, count_lines
 from ..io.table_job import TableJob
 from ..io.tables import count_rows
+from .spending import RunExtras
 
 __all__ = ["RunRequest", "execute_run"]
 
@@ -49,6 +50,9 @@ class RunRequest:
     input_format: InputFormat = "auto"
     progress_mode: str = "auto"
     summary: bool = True
+    max_cost: float | None = None  # USD: never start a request that could go over
+    cache_path: str | None = None  # SQLite response cache
+    prices_path: str | None = None  # JSON prices overriding genai-prices
     # A table run (CSV/Parquet/JSONL records with a template): ``output`` is its result log.
     table: TableJob | None = None
     schema: OutputSchema | None = None
@@ -63,6 +67,8 @@ class RunRequest:
         ):
             raise ConfigError("input and output must be different files")
         self.endpoint.resolved_base_url()  # a malformed URL is a usage error, found now
+        if self.max_cost is not None and self.max_cost < 0:
+            raise ConfigError(f"--max-cost must be >= 0 USD, got {self.max_cost}")
 
 
 def _exit_code(stats: RunStats, interrupted: bool) -> int:
@@ -79,10 +85,35 @@ async def _count_total(path: str, stats: RunStats, *, table: bool = False) -> No
         stats.total = await asyncio.to_thread(count_rows if table else count_lines, path)
 
 
+def _listeners(*listeners: Listener | None) -> Listener | None:
+    """One listener calling each of ``listeners`` (the cost meter, the progress display)."""
+    chosen = [listener for listener in listeners if listener is not None]
+    if len(chosen) <= 1:
+        return chosen[0] if chosen else None
+
+    def each(event: Event) -> None:
+        for listener in chosen:
+            listener(event)
+
+    return each
+
+
 async def _run(
-    request: RunRequest, stats: RunStats, state: dict[str, Any], on_event: Listener | None = None
+    request: RunRequest,
+    stats: RunStats,
+    state: dict[str, Any],
+    extras: RunExtras,
+    display: Listener | None = None,
 ) -> RunStats:
     loop = asyncio.get_running_loop()
+    await extras.prepare()
+    table = request.table
+    await extras.check_prices(
+        request.input_path,
+        request.options,
+        request.input_format,
+        source=table.requests(RequestBuilder(request.options)) if table is not None else None,
+    )
 
     def hook(engine: Engine) -> None:
         state["engine"] = engine
@@ -106,13 +137,12 @@ async def _run(
         # Not available off the main thread or on Windows: Ctrl-C then raises instead.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, on_signal, signum)
-    counter = asyncio.create_task(
-        _count_total(request.input_path, stats, table=request.table is not None)
-    )
+    counter = asyncio.create_task(_count_total(request.input_path, stats, table=table is not None))
+    on_event = _listeners(extras.meter, display)
     try:
-        if request.table is not None:
+        if table is not None:
             return await run_source(
-                request.table.requests(RequestBuilder(request.options)),
+                table.requests(RequestBuilder(request.options)),
                 request.output,
                 endpoint=request.endpoint,
                 limits=request.limits,
@@ -122,6 +152,7 @@ async def _run(
                 stats=stats,
                 on_event=on_event,
                 engine_hook=hook,
+                steps=extras.steps,
                 schema=request.schema,
                 validation_retries=request.validation_retries,
             )
@@ -135,8 +166,9 @@ async def _run(
             options=request.options,
             input_format=request.input_format,
             stats=stats,
-            on_event=on_event,
             engine_hook=hook,
+            steps=extras.steps,
+            on_event=on_event,
             schema=request.schema,
             validation_retries=request.validation_retries,
         )
@@ -145,6 +177,16 @@ async def _run(
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
+
+
+def _quit_on_signal(resume: str) -> None:
+    def quit_now(signum: int, frame: object) -> None:
+        _say(f"\nsurge: stopped. Resume with:\n  {resume}")
+        os._exit(EXIT_INTERRUPTED)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to do
+            signal.signal(signum, quit_now)
 
 
 def _say(text: str) -> None:
@@ -175,11 +217,32 @@ def execute_run(
 
     stats = RunStats()
     state: dict[str, Any] = {"resume": resume_command}
-    display = ProgressDisplay(stats, mode=request.progress_mode)  # type: ignore[arg-type]
+
+    def stop_for_budget() -> None:
+        engine: Engine | None = state.get("engine")
+        if engine is not None:
+            engine.request_stop()
+
+    try:
+        extras = RunExtras.build(
+            max_cost=request.max_cost,
+            cache_path=request.cache_path,
+            prices_path=request.prices_path,
+            endpoint=request.endpoint,
+            stop=stop_for_budget,
+            priced=request.summary,
+        )
+    except ConfigError as err:
+        _say(f"surge: error: {err}")
+        return EXIT_USAGE
+    display = ProgressDisplay(
+        stats,
+        mode=request.progress_mode,  # type: ignore[arg-type]
+        extra=extras.progress_text,
+    )
     display.start()
     try:
-        listener = display if display.mode != "none" else None
-        run(_run(request, stats, state, listener))
+        run(_run(request, stats, state, extras, display if display.mode != "none" else None))
     except ConfigError as err:
         display.stop()
         _say(f"surge: error: {err}")
@@ -192,16 +255,31 @@ def execute_run(
         display.stop()
         _say(f"\nsurge: interrupted. Resume with:\n  {resume_command}")
         return EXIT_INTERRUPTED
-    display.stop()
+    finally:
+        extras.close()
     interrupted = bool(state.get("interrupted"))
+    if interrupted:
+        # A second signal may still come while the summary prints or the interpreter
+        # exits: it means "quit now", as during the run (every result is written).
+        _quit_on_signal(resume_command)
+    display.stop()
     if request.summary:
         from .summary import format_summary
 
         _say(format_summary(stats, output=request.output))
+        if extras.meter.priced or extras.meter.cache_hits or extras.meter.unpriced:
+            _say(f"  {extras.meter.describe()}")
     if request.table is not None and not _write_table(request.table, quiet=not request.summary):
         return EXIT_USAGE
+    if extras.stopped_by_budget and not interrupted:
+        _say(extras.budget_message(resume_command))
+        return EXIT_FAILED
     if interrupted:
         _say(f"surge: interrupted. Resume with:\n  {resume_command}")
+        # Leave now, as a second signal would make us: everything is written, and the
+        # interpreter's teardown is a window where that signal would kill us (exit -2).
+        sys.stdout.flush()
+        os._exit(EXIT_INTERRUPTED)
     elif stats.failed or stats.invalid or stats.skipped_failed:
         _say(
             f"surge: {stats.failed + stats.invalid + stats.skipped_failed} requests did not "
