@@ -1,12 +1,16 @@
 """One attempt of one request, as a pipeline of small steps around the HTTP call.
 
-    chain = compose([cache_step, budget_step, validate_step, LimitStep(gate)], SendStep(...))
+    chain = compose([validate_step, cache_step, budget_step, LimitStep(gate)], SendStep(...))
     outcome = await chain(Attempt(request, number=1, body=request.body))
 
 The order of an attempt::
 
-    build → cache lookup → budget → validate → limiter → send → parse
-                 ↑ (a hit returns here: no rate limit, no cost)
+    build → validate → cache lookup → budget → limiter → send → parse
+                            ↑ (a hit returns here: no rate limit, no cost)
+
+Validation is outermost: it puts the schema's request field into the body before the
+cache keys on it, it checks a cached answer like a fresh one, and its re-asks pass through
+the budget and the limiter like any attempt.
 
 Each step is an async callable ``step(attempt, call_next) -> Outcome``, like aiohttp's
 client middlewares: it may look at the attempt before calling ``call_next`` (a cache hit
