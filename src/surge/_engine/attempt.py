@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ..errors import RequestError
 from ..models import ErrorInfo, Request
 
 __all__ = ["Attempt", "Next", "Outcome", "Step", "compose"]
@@ -51,6 +52,7 @@ class Attempt:
     request_id: str | None = None
     server_delay: float | None = None  # the wait the server asked for (Retry-After)
     sent_at: float | None = None  # monotonic time the request left
+    transport_error: RequestError | None = None  # no answer at all: why (reset, refused...)
     # Filled by later steps:
     parsed: Any = None  # a structured answer, validated
     cached: bool = False  # answered from the response cache

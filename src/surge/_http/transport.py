@@ -12,7 +12,11 @@ loopback server it sustains ~4,500 req/s where httpx's pool manages ~200 (see
 benchmarks/RESULTS.md), and the engine's throughput target is relative to it.
 
 Failures are mapped to surge's exception tree so the retry policy sees only
-``APITimeoutError`` and ``APIConnectionError``; the API key never appears in them.
+``APITimeoutError`` and ``APIConnectionError`` (``at_connect`` when no connection was
+ever made: refused, DNS failure, TLS mismatch); the API key never appears in them.
+Redirects are never followed (as httpx and openai-python): a 3xx comes back as it is, so
+a key in a custom header never travels to another origin. Proxies come from the
+environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``), as every HTTP client does.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class AiohttpTransport:
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
                 headers={"User-Agent": "surge/0.1"},
+                trust_env=True,  # HTTPS_PROXY / NO_PROXY from the environment
             )
         return self._session
 
@@ -88,14 +93,16 @@ class AiohttpTransport:
         session = self._ensure_session()
         try:
             async with asyncio.timeout(timeout):
-                async with session.request(method, url, data=body, headers=headers) as resp:
+                async with session.request(
+                    method, url, data=body, headers=headers, allow_redirects=False
+                ) as resp:
                     payload = await resp.read()
                     return RawResponse(resp.status, resp.headers, payload)  # type: ignore[arg-type]
         except TimeoutError as err:
             raise APITimeoutError(f"no complete answer within {timeout:g}s") from err
         except aiohttp.ClientConnectorError as err:
             raise APIConnectionError(
-                f"cannot connect to {err.host}:{err.port}: {err.os_error}"
+                f"cannot connect to {err.host}:{err.port}: {err.os_error}", at_connect=True
             ) from err
         except aiohttp.ServerDisconnectedError as err:
             raise APIConnectionError("server closed the connection without an answer") from err
