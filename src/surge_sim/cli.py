@@ -59,9 +59,7 @@ _rate = click.FloatRange(0.0, 1.0)
 @click.option("--slow-start", default=0.0, type=_rate, help="Rate of slow first bytes.")
 @click.option("--slow-start-seconds", default=5.0, type=float, show_default=True)
 @click.option("--fail-first", default=0, type=int, help="First N attempts of each request get 503.")
-@click.option(
-    "--strict-models", is_flag=True, help="Unknown models get 404 model_not_found."
-)
+@click.option("--strict-models", is_flag=True, help="Unknown models get 404 model_not_found.")
 @click.option("--refuse-marker", default=None, help="Bodies with this text always get 429.")
 @click.option("--seed", default=0, type=int, show_default=True)
 @click.option(

@@ -193,8 +193,7 @@ class SimServer:
                 if cfg.strict_models and req.model not in cfg.models:
                     raise ApiError(
                         404,
-                        f"The model `{req.model}` does not exist or you do not have access "
-                        "to it.",
+                        f"The model `{req.model}` does not exist or you do not have access to it.",
                         code="model_not_found",
                     )
                 if cfg.refuse_marker and cfg.refuse_marker.encode() in raw:

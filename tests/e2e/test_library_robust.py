@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import signal
 import subprocess
 import sys
 import time
@@ -106,9 +105,9 @@ async def test_an_exception_inside_one_request_is_its_error_line(sim) -> None:
 
 
 def test_wrong_argument_types_say_what_was_expected() -> None:
-    with pytest.raises(surge.ConfigError, match="endpoint must be a surge.Endpoint"):
+    with pytest.raises(surge.ConfigError, match=r"endpoint must be a surge\.Endpoint"):
         surge.map(["a"], endpoint=123)
-    with pytest.raises(surge.ConfigError, match="limits must be a surge.Limits"):
+    with pytest.raises(surge.ConfigError, match=r"limits must be a surge\.Limits"):
         surge.map(["a"], limits=5)
     with pytest.raises(surge.ConfigError, match="requests must be an iterable") as info:
         surge.map("just one prompt")
