@@ -72,8 +72,10 @@ class LatencySketch:
         for index, n in enumerate(self._counts):
             seen += n
             if seen > rank:
+                if index == 0:
+                    return self.min  # clamped values: the extremes are known exactly
                 if index == _BUCKETS - 1:
-                    return self.max  # clamped values: the largest is known exactly
+                    return self.max
                 # The bucket's geometric middle: at most 1% from any value inside it.
                 middle = _MIN * math.exp((index + 0.5) * _LOG_GAMMA)
                 return min(max(middle, self.min), self.max)
