@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from ..errors import APIConnectionError, APITimeoutError
 
@@ -61,6 +63,9 @@ class AiohttpTransport:
         self._concurrency = concurrency
         self._connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
+        # The environment's proxy for each URL, looked up once: aiohttp's trust_env would
+        # do it (and a .netrc lookup) in a thread on every request.
+        self._proxies: dict[str, tuple[URL | None, aiohttp.BasicAuth | None]] = {}
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -77,7 +82,6 @@ class AiohttpTransport:
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
                 headers={"User-Agent": "surge/0.1"},
-                trust_env=True,  # HTTPS_PROXY / NO_PROXY from the environment
             )
         return self._session
 
@@ -91,10 +95,17 @@ class AiohttpTransport:
         timeout: float | None,
     ) -> RawResponse:
         session = self._ensure_session()
+        proxy, proxy_auth = self._proxy_for(url)
         try:
             async with asyncio.timeout(timeout):
                 async with session.request(
-                    method, url, data=body, headers=headers, allow_redirects=False
+                    method,
+                    url,
+                    data=body,
+                    headers=headers,
+                    allow_redirects=False,
+                    proxy=proxy,
+                    proxy_auth=proxy_auth,
                 ) as resp:
                     payload = await resp.read()
                     return RawResponse(resp.status, resp.headers, payload)  # type: ignore[arg-type]
@@ -108,6 +119,18 @@ class AiohttpTransport:
             raise APIConnectionError("server closed the connection without an answer") from err
         except (aiohttp.ClientError, OSError) as err:
             raise APIConnectionError(f"connection error: {type(err).__name__}: {err}") from err
+
+    def _proxy_for(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        """``HTTPS_PROXY``/``HTTP_PROXY`` for ``url`` unless ``NO_PROXY`` excludes it."""
+        found = self._proxies.get(url)
+        if found is None:
+            try:
+                proxy, auth = get_env_proxy_for_url(URL(url))
+                found = (proxy, auth)
+            except LookupError:
+                found = (None, None)
+            self._proxies[url] = found
+        return found
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
