@@ -21,8 +21,9 @@ Failures: an unexpected exception inside one attempt becomes that request's
 ``internal_error`` result and the run goes on. A failure of the run itself (the store
 cannot write, the source raises) cancels every task of the run's ``TaskGroup`` and is
 raised from :meth:`Engine.run` as it is. An endpoint that is wrong for every request
-(``failfast.py``) stops the run and raises :class:`~surge.ConfigError`; requests it
-refused are not written, so the same command resumes once the option is fixed.
+(``failfast.py``, the outermost attempt step) stops the run and raises
+:class:`~surge.ConfigError`; requests it refused are not written, so the same command
+resumes once the option is fixed.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from ..io.store import ResultStore
 from ..models import ErrorInfo, Request, Result
 from .attempt import Attempt, Outcome, Step, compose
 from .delays import DelayQueue
-from .failfast import EndpointProblem, Tripwire, explain
+from .failfast import EndpointProblem, FailFastStep, Tripwire, explain
 from .ordering import Reorderer
 from .steps import LimitStep, Sender
 from .validate import request_problem
@@ -119,7 +120,10 @@ class Engine:
             on_send=self._on_send,
             rng=rng,
         )
-        self._chain = compose([*steps, LimitStep(self.gate, self._stopping)], sender)
+        first: list[Step] = []
+        if self._tripwire is not None:
+            first.append(FailFastStep(self._tripwire, on_trip=self.request_stop))
+        self._chain = compose([*first, *steps, LimitStep(self.gate, self._stopping)], sender)
 
     # -- set-up ------------------------------------------------------------------
     def _base_headers(self) -> dict[str, str]:
@@ -339,9 +343,6 @@ class Engine:
             outcome = Outcome("fail", error=ErrorInfo("internal_error", message))
         if job.first_sent is None:
             job.first_sent = attempt.sent_at
-        if self._tripwire is not None and self._trips(attempt, outcome):
-            self._finish()
-            return None
         if outcome.kind == "abandon":
             self._finish()
             return None
@@ -379,32 +380,6 @@ class Engine:
             attempts=job.number,
             latency=latency,
         )
-
-    def _trips(self, attempt: Attempt, outcome: Outcome) -> bool:
-        """Whether this attempt is refused because the endpoint itself is wrong."""
-        assert self._tripwire is not None
-        if outcome.kind == "abandon" or (attempt.status is None and attempt.sent_at is None):
-            return False  # never sent (a cache hit, a budget refusal, a stop)
-        error = outcome.error
-        if error is not None:
-            message = error.message
-        elif attempt.transport_error is not None:
-            message = attempt.transport_error.message
-        else:
-            message = outcome.reason
-        model = attempt.body.get("model")
-        problem = self._tripwire.observe(
-            attempt.status,
-            message,
-            transport_error=attempt.transport_error,
-            model=model if isinstance(model, str) else None,
-        )
-        if problem is None:
-            return False
-        if not self._stopping.is_set():
-            log.debug("endpoint problem: %s", problem)
-            self.request_stop()
-        return outcome.kind != "ok"
 
 
 def _first(group: BaseExceptionGroup[Any]) -> BaseException:

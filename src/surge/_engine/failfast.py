@@ -1,9 +1,10 @@
 """Fail fast when the endpoint itself is wrong, instead of after every request's retries.
 
     wire = Tripwire()
-    problem = wire.observe(attempt)       # after each attempt
-    if problem is not None:
-        stop the run; report explain(problem, url)   # exit code 2 on the CLI
+    chain = compose([FailFastStep(wire, on_trip=engine.request_stop), ...], sender)
+    ...
+    if wire.tripped:                      # after the run
+        raise ConfigError(explain(wire.tripped, url))   # exit code 2 on the CLI
 
 Until some attempt proves the endpoint works (any answer but 3xx/401/403/404: a 2xx, a
 400, a 429, a 5xx), one attempt that shows the endpoint is wrong trips the wire: a key
@@ -15,11 +16,13 @@ that one request's error. Pure: no clock, no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import APIConnectionError, RequestError
+from .attempt import Attempt, Next, Outcome
 
-__all__ = ["EndpointProblem", "Tripwire", "endpoint_problem", "explain"]
+__all__ = ["EndpointProblem", "FailFastStep", "Tripwire", "endpoint_problem", "explain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +97,42 @@ def explain(problem: EndpointProblem, url: str) -> str:
     if 300 <= status < 400:
         return f"{url} answered with a redirect: {message}. Use the final URL as --base-url."
     return f"the first request to {url} failed: {message}"
+
+
+class FailFastStep:
+    """The attempt step that watches every sent attempt with a :class:`Tripwire`.
+
+    Outermost in the chain, so answers that were never sent (a cache hit) are not
+    counted. Once tripped it calls ``on_trip`` (stop the run) and turns every failed
+    attempt into ``abandon``: nothing refused by a wrong endpoint is written, so the same
+    command resumes every request once the option is fixed.
+    """
+
+    def __init__(self, wire: Tripwire, *, on_trip: Callable[[], None]) -> None:
+        self._wire = wire
+        self._on_trip = on_trip
+
+    async def __call__(self, attempt: Attempt, call_next: Next) -> Outcome:
+        outcome = await call_next(attempt)
+        if outcome.kind == "abandon" or attempt.sent_at is None:
+            return outcome
+        error = outcome.error
+        if error is not None:
+            message = error.message
+        elif attempt.transport_error is not None:
+            message = attempt.transport_error.message
+        else:
+            message = outcome.reason
+        model = attempt.body.get("model")
+        was_tripped = self._wire.tripped is not None
+        problem = self._wire.observe(
+            attempt.status,
+            message,
+            transport_error=attempt.transport_error,
+            model=model if isinstance(model, str) else None,
+        )
+        if problem is None:
+            return outcome
+        if not was_tripped:
+            self._on_trip()
+        return outcome if outcome.kind == "ok" else Outcome.abandon()

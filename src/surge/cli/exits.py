@@ -9,8 +9,9 @@ code    meaning
 1       some requests failed or some input lines were invalid (each is in the output)
 2       usage or configuration error, or an endpoint that refuses every request (wrong
         URL, key or model: the run stopped within seconds; fix the option and resume)
-3       the output could not be written (disk full, file-size limit): the run stopped;
-        every line already written is valid and the printed command resumes
+3       the run itself stopped: the output could not be written (disk full, file-size
+        limit) or an internal error; every line already written is valid and the printed
+        command resumes
 130     interrupted (the output is valid and the printed command resumes it)
 ======  =================================================================================
 """

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -34,6 +35,8 @@ from ..models import Request
 from .exits import ExitCode
 
 __all__ = ["RunRequest", "check_run", "execute_run"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,14 @@ def execute_run(
         display.stop()
         _say(f"\nsurge: interrupted. Resume with:\n  {resume_command}")
         return ExitCode.INTERRUPTED
+    except Exception as err:  # a bug: still one message and the resume command
+        display.stop()
+        log.debug("internal error", exc_info=True)
+        _say(
+            f"surge: internal error: {type(err).__name__}: {err} (a bug; -vv shows details)."
+            f"\nThe run stopped. Resume with:\n  {resume_command}"
+        )
+        return ExitCode.OUTPUT
     display.stop()
     interrupted = bool(state.get("interrupted"))
     if request.summary:
