@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ._engine.attempt import Step
 from ._engine.engine import Engine, EngineSettings
 from ._http.transport import Transport
 from ._sync import run_sync
@@ -121,10 +122,12 @@ async def _run(
     on_event: Listener | None = None,
     stats: RunStats | None = None,
     transport: Transport | None = None,
+    steps: Sequence[Step] = (),
 ) -> RunStats:
     engine = Engine(
         settings,
         transport=transport,
+        steps=steps,
         listeners=(on_event,) if on_event is not None else (),
         stats=stats,
     )
@@ -266,8 +269,12 @@ async def run_file(
     on_event: Listener | None = None,
     stats: RunStats | None = None,
     transport: Transport | None = None,
+    steps: Sequence[Step] = (),
 ) -> RunStats:
-    """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``."""
+    """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``.
+
+    ``steps`` are extra attempt steps (a response cache, a budget), outermost first.
+    """
     _expect("input_path", input_path, (str, Path), "a path (str or pathlib.Path)")
     _expect("output", output, (str, Path), "a path (str or pathlib.Path)")
     settings = _settings(endpoint, limits, retry, timeout, options, None)
@@ -279,4 +286,5 @@ async def run_file(
         on_event=on_event,
         stats=stats,
         transport=transport,
+        steps=steps,
     )

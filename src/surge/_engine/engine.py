@@ -379,6 +379,8 @@ class Engine:
             error=outcome.error,
             attempts=job.number,
             latency=latency,
+            cached=attempt.cached,
+            cost=attempt.cost,
         )
 
 

@@ -33,6 +33,7 @@ from ..io.source import InputFormat, count_lines, read_lines
 from ..io.store import JsonlStore
 from ..models import Request
 from .exits import ExitCode
+from .spending import RunExtras
 
 __all__ = ["RunRequest", "check_run", "execute_run"]
 
@@ -51,6 +52,9 @@ class RunRequest:
     input_format: InputFormat = "auto"
     progress_mode: str = "auto"
     summary: bool = True
+    max_cost: float | None = None  # USD: never start a request that could go over
+    cache_path: str | None = None  # SQLite response cache
+    prices_path: str | None = None  # JSON prices overriding genai-prices
 
     @property
     def settings(self) -> EngineSettings:
@@ -71,6 +75,8 @@ class RunRequest:
         ):
             raise ConfigError("input and output must be different files")
         self.endpoint.resolved_base_url()  # a malformed URL is a usage error, found now
+        if self.max_cost is not None and self.max_cost < 0:
+            raise ConfigError(f"--max-cost must be >= 0 USD, got {self.max_cost}")
 
 
 def _exit_code(stats: RunStats, interrupted: bool) -> int:
@@ -87,10 +93,17 @@ async def _count_total(path: str, stats: RunStats) -> None:
         stats.total = await asyncio.to_thread(count_lines, path)
 
 
-async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> RunStats:
+async def _run(
+    request: RunRequest, stats: RunStats, state: dict[str, Any], extras: RunExtras
+) -> RunStats:
     loop = asyncio.get_running_loop()
+    await extras.prepare()
+    await extras.check_prices(request.input_path, request.options, request.input_format)
+
     settings = request.settings
-    engine = Engine(settings, stats=stats)
+    engine = state["engine"] = Engine(
+        settings, stats=stats, steps=extras.steps, listeners=(extras.meter,)
+    )
 
     def on_signal(signum: int) -> None:
         if state.get("interrupted"):
@@ -124,6 +137,16 @@ async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> R
                 loop.remove_signal_handler(signum)
 
 
+def _quit_on_signal(resume: str) -> None:
+    def quit_now(signum: int, frame: object) -> None:
+        _say(f"\nsurge: stopped. Resume with:\n  {resume}")
+        os._exit(ExitCode.INTERRUPTED)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to do
+            signal.signal(signum, quit_now)
+
+
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -139,10 +162,32 @@ def execute_run(
 
     stats = RunStats()
     state: dict[str, Any] = {"resume": resume_command}
-    display = ProgressDisplay(stats, mode=request.progress_mode)  # type: ignore[arg-type]
+
+    def stop_for_budget() -> None:
+        engine: Engine | None = state.get("engine")
+        if engine is not None:
+            engine.request_stop()
+
+    try:
+        extras = RunExtras.build(
+            max_cost=request.max_cost,
+            cache_path=request.cache_path,
+            prices_path=request.prices_path,
+            endpoint=request.endpoint,
+            stop=stop_for_budget,
+            priced=request.summary,
+        )
+    except ConfigError as err:
+        _say(f"surge: error: {err}")
+        return ExitCode.USAGE
+    display = ProgressDisplay(
+        stats,
+        mode=request.progress_mode,  # type: ignore[arg-type]
+        extra=extras.progress_text,
+    )
     display.start()
     try:
-        run(_run(request, stats, state))
+        run(_run(request, stats, state, extras))
     except OutputError as err:
         display.stop()
         _say(f"surge: error: {err}\nThe run stopped. Resume once fixed with:\n  {resume_command}")
@@ -164,14 +209,29 @@ def execute_run(
             f"\nThe run stopped. Resume with:\n  {resume_command}"
         )
         return ExitCode.OUTPUT
-    display.stop()
+    finally:
+        extras.close()
     interrupted = bool(state.get("interrupted"))
+    if interrupted:
+        # A second signal may still come while the summary prints or the interpreter
+        # exits: it means "quit now", as during the run (every result is written).
+        _quit_on_signal(resume_command)
+    display.stop()
     if request.summary:
         from .summary import format_summary
 
         _say(format_summary(stats, output=request.output))
+        if extras.meter.priced or extras.meter.cache_hits or extras.meter.unpriced:
+            _say(f"  {extras.meter.describe()}")
+    if extras.stopped_by_budget and not interrupted:
+        _say(extras.budget_message(resume_command))
+        return ExitCode.FAILED
     if interrupted:
         _say(f"surge: interrupted. Resume with:\n  {resume_command}")
+        # Leave now, as a second signal would make us: everything is written, and the
+        # interpreter's teardown is a window where that signal would kill us (exit -2).
+        sys.stdout.flush()
+        os._exit(ExitCode.INTERRUPTED)
     elif stats.failed or stats.invalid or stats.skipped_failed:
         _say(
             f"surge: {stats.failed + stats.invalid + stats.skipped_failed} requests did not "
