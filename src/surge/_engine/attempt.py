@@ -5,8 +5,14 @@
 
 The order of an attempt::
 
-    build → cache lookup → budget → validate → limiter → send → parse
-                 ↑ (a hit returns here: no rate limit, no cost)
+    build → fail-fast watch → cache lookup → budget → validate → limiter → send → parse
+                                  ↑ (a hit returns here: no rate limit, no cost)
+
+The engine composes ``[FailFastStep, *steps, LimitStep]`` around the sender: the
+fail-fast watch (``failfast.py``) sees every attempt that was sent and stops the run when
+the endpoint itself is wrong; the caller's steps (cache, budget, validation) come next;
+the rate limiter is innermost, so only attempts that really go out consume rate limit.
+An exception escaping a step becomes that request's ``internal_error`` result.
 
 Each step is an async callable ``step(attempt, call_next) -> Outcome``, like aiohttp's
 client middlewares: it may look at the attempt before calling ``call_next`` (a cache hit
