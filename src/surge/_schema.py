@@ -8,7 +8,7 @@
     body = reask_body(body, "/v1/chat/completions", verdict.text, verdict.message)
 
 Everything here is pure: no I/O, no clock. The engine's validation step
-(:mod:`surge._engine.validate`) calls these around each attempt.
+(:mod:`surge._engine.structured`) calls these around each attempt.
 
 A pydantic model becomes a *strict* schema the way openai-python does it
 (``openai/lib/_pydantic.py``): every object gets ``additionalProperties: false`` and all its

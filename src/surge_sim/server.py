@@ -52,6 +52,14 @@ _BAD_JSON = (
     "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
     "sent was not valid JSON.)"
 )
+_REFUSED = {
+    "error": {
+        "message": "Rate limit reached. Please try again later.",
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+}
 _LIMIT_FIELDS = frozenset({"rpm", "tpm", "limit_mode", "window_seconds"})
 
 
@@ -196,6 +204,15 @@ class SimServer:
                     raise ApiError(400, _BAD_JSON) from err
                 req = PARSERS[endpoint](body)  # type: ignore[index]
                 digest, model = req.digest, req.model
+                if cfg.strict_models and req.model not in cfg.models:
+                    raise ApiError(
+                        404,
+                        f"The model `{req.model}` does not exist or you do not have access to it.",
+                        code="model_not_found",
+                    )
+                if cfg.refuse_marker and cfg.refuse_marker.encode() in raw:
+                    status = 429
+                    return _json(429, _REFUSED, {"x-request-id": headers["x-request-id"]})
                 answer = make_answer(req, cfg.seed)
             except ApiError as err:
                 if self.limits.active:
@@ -240,9 +257,9 @@ class SimServer:
             if delay > 0:
                 await self._sleep(delay)
 
-            if cfg.refusal_marker and req.output_format == "json_schema":
+            if cfg.schema_refusal_marker and req.output_format == "json_schema":
                 first = first_user_turn(body)
-                if isinstance(first, str) and cfg.refusal_marker in first:
+                if isinstance(first, str) and cfg.schema_refusal_marker in first:
                     stats.fault("refusal")
                     answer = refusal_answer(answer)
                     completion = answer.completion_tokens

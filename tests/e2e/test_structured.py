@@ -126,7 +126,7 @@ async def test_embeddings_request_in_a_structured_run_is_its_own_error(sim) -> N
 
 
 async def test_refusals_are_reported_as_such_chat_and_responses(sim_factory) -> None:
-    sim = sim_factory(refusal_marker="[unsafe]")
+    sim = sim_factory(schema_refusal_marker="[unsafe]")
     for api in ("chat", "responses"):
         fine, refused = await surge.amap(
             ["A fine review.", "An [unsafe] request."],

@@ -1,70 +1,45 @@
-"""The validation step: ask for a structured answer, check it, re-ask when it is wrong.
+"""Whether a request can be sent at all: checked before it reaches the ledger.
 
-    step = ValidateStep(OutputSchema.coerce(Sentiment), retries=2)
-    engine = Engine(settings, steps=[step])
+    problem = request_problem(request)    # None, or what is wrong, in one sentence
 
-Around one attempt (see ``attempt.py``): before sending, the body gets the schema's request
-field (``response_format`` for Chat Completions, ``text.format`` for Responses); after a
-successful answer, the reply is validated. A valid reply sets ``attempt.parsed``. An invalid
-one becomes a ``retry`` with a re-ask body (the reply and the validation error appended, so
-the model can correct itself) until ``retries`` re-asks were made, then a ``fail``
-(``invalid_output``) that keeps the server's answer, and so the raw text. Refusals and
-replies cut off at the token limit fail at once (``refusal``, ``truncated``): asking again
-would not change them.
+Requests built from input lines are already valid; ones handed to the library as
+:class:`~surge.Request` objects are not checked by anything else. A problem becomes that
+request's error line (``invalid_input``); it never reaches the HTTP layer, where a
+custom_id with a newline would break the ``X-Client-Request-Id`` header.
 """
 
 from __future__ import annotations
 
-import logging
+import re
 
-from .._schema import OutputSchema, judge, reask_body, reasks_so_far
-from ..errors import ConfigError
-from ..models import ErrorInfo
-from .attempt import Attempt, Next, Outcome
+import orjson
 
-__all__ = ["ValidateStep"]
+from ..io.formats import SUPPORTED_URLS
+from ..models import Request
 
-log = logging.getLogger(__name__)
+__all__ = ["request_problem"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class ValidateStep:
-    """Structured outputs as one attempt step."""
-
-    def __init__(self, schema: OutputSchema, *, retries: int = 2) -> None:
-        if retries < 0:
-            raise ValueError("validation retries must be >= 0")
-        self.schema = schema
-        self.retries = retries
-
-    async def __call__(self, attempt: Attempt, call_next: Next) -> Outcome:
-        url = attempt.request.url
+def request_problem(request: Request, *, check_body: bool = True) -> str | None:
+    """What makes ``request`` unsendable, or ``None``. ``check_body``: also serialize it."""
+    custom_id = request.custom_id
+    if not isinstance(custom_id, str) or not custom_id:
+        return f"custom_id must be a non-empty string, got {custom_id!r}"
+    if _CONTROL.search(custom_id):
+        return f"custom_id {custom_id!r} contains a control character"
+    url = request.url
+    if not isinstance(url, str) or url not in SUPPORTED_URLS:
+        return f"unsupported url {url!r} (use one of {', '.join(sorted(SUPPORTED_URLS))})"
+    if not isinstance(request.method, str) or request.method.upper() != "POST":
+        return f"method must be POST, got {request.method!r}"
+    body = request.body
+    if not isinstance(body, dict):
+        return f"body must be a dict, got {type(body).__name__}"
+    if check_body:
         try:
-            attempt.body = self.schema.apply(attempt.body, url)
-        except ConfigError as err:  # an embeddings line in a structured run: its own error
-            return Outcome("fail", error=ErrorInfo("invalid_input", str(err)))
-        outcome = await call_next(attempt)
-        if outcome.kind != "ok":
-            return outcome
-        verdict = judge(attempt.data, url, self.schema)
-        if verdict.kind == "ok":
-            attempt.parsed = verdict.parsed
-            return outcome
-        if verdict.kind == "invalid":
-            done = reasks_so_far(attempt.request.body, attempt.body, url)
-            if done < self.retries:
-                log.debug(
-                    "re-ask %s (%d/%d): %s",
-                    attempt.request.custom_id,
-                    done + 1,
-                    self.retries,
-                    verdict.message,
-                )
-                body = reask_body(attempt.body, url, verdict.text, verdict.message)
-                return Outcome("retry", reason="invalid_output", body=body)
-            n = done + 1
-            message = (
-                f"the reply does not match the schema after {n} "
-                f"attempt{'s' if n > 1 else ''}: {verdict.message}"
-            )
-            return Outcome("fail", error=ErrorInfo("invalid_output", message))
-        return Outcome("fail", error=ErrorInfo(verdict.kind, verdict.message))
+            orjson.dumps(body)
+        except TypeError as err:
+            return f"body is not JSON-serializable: {err}"
+    return None
