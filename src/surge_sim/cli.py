@@ -116,7 +116,9 @@ def _model_limit(text: str) -> tuple[str, int | None, int | None]:
         rpm = tpm = None
         sep = ""
     if not sep or not model or (rpm is None and tpm is None):
-        raise ValueError(f"--model-limit {text!r}: expected MODEL=RPM[:TPM], e.g. gpt-4o=600:150000")
+        raise ValueError(
+            f"--model-limit {text!r}: expected MODEL=RPM[:TPM], e.g. gpt-4o=600:150000"
+        )
     return model, rpm, tpm
 
 

@@ -197,6 +197,6 @@ def parse_model_limits(value: Any) -> ModelLimits:
     items = value.items() if isinstance(value, dict) else ((v[0], v[1:]) for v in value)
     out = []
     for model, pair in items:
-        rpm, tpm = (list(pair) + [None, None])[:2]
+        rpm, tpm = [*list(pair), None, None][:2]
         out.append((str(model), rpm, tpm))
     return tuple(out)

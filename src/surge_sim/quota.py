@@ -22,10 +22,8 @@ from .validation import ParsedRequest
 
 def rate_limit_cost(req: ParsedRequest, *, completion: int, counting: str) -> int:
     """Tokens a request costs the tokens-per-minute limit."""
-    if req.max_tokens is not None:
-        output = req.max_tokens * req.n
-    else:
-        output = completion  # no declared budget: the real answer (known here in advance)
+    # No declared budget: the real answer (the simulator knows it in advance).
+    output = req.max_tokens * req.n if req.max_tokens is not None else completion
     if counting == "estimate":
         return math.ceil(req.prompt_chars / 4) + output
     return req.prompt_tokens + output

@@ -191,11 +191,11 @@ class SimServer:
                 return _json(err.status, err.body(), headers)
 
             completion = answer.completion_tokens
-            if req.service_tier == "flex" and cfg.flex_unavailable > 0:
-                if self._flex_rng.random() < cfg.flex_unavailable:
-                    stats.flex_unavailable += 1
-                    status = 429
-                    return _json(429, flex_unavailable_body(), headers)
+            flex = req.service_tier == "flex" and cfg.flex_unavailable > 0
+            if flex and self._flex_rng.random() < cfg.flex_unavailable:
+                stats.flex_unavailable += 1
+                status = 429
+                return _json(429, flex_unavailable_body(), headers)
             limits = self.limits.for_model(req.model)
             if limits.active:
                 cost = rate_limit_cost(req, completion=completion, counting=cfg.token_counting)
