@@ -64,6 +64,7 @@ class Result:
     attempts: int = 0
     latency: float | None = None  # seconds, first attempt start to final answer
     line_error: bool = False  # the input line itself was invalid (never sent)
+    notes: dict[str, Any] | None = None  # what attempt steps recorded (e.g. service_tier)
     id: str = field(default_factory=lambda: "batch_req_" + os.urandom(12).hex())
 
     @property
@@ -120,6 +121,8 @@ class Result:
         meta: dict[str, Any] = {"line": self.line, "attempts": self.attempts}
         if self.latency is not None:
             meta["latency_ms"] = round(self.latency * 1000, 1)
+        if self.notes:
+            meta.update(self.notes)
         return {
             "id": self.id,
             "custom_id": self.custom_id,

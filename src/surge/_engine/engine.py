@@ -32,6 +32,7 @@ from ..io.ledger import Ledger, Skip
 from ..io.store import ResultStore
 from ..models import Request, Result
 from .attempt import Attempt, Step, compose
+from .flex import ServiceTierStep
 from .ordering import Reorderer
 from .steps import LimitStep, Sender
 
@@ -89,6 +90,9 @@ class Engine:
             on_send=self._on_send,
             rng=rng,
         )
+        options = settings.options
+        if options.service_tier is not None or options.flex_fallback is not None:
+            steps = [*steps, ServiceTierStep(options.service_tier, options.flex_fallback)]
         self._chain = compose([*steps, LimitStep(self.gate, self._stopping)], sender)
 
     # -- set-up ------------------------------------------------------------------
@@ -298,6 +302,7 @@ class Engine:
                 error=outcome.error,
                 attempts=number,
                 latency=latency,
+                notes=attempt.notes or None,
             )
 
     async def _sleep_unless_stopping(self, delay: float) -> bool:

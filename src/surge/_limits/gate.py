@@ -168,7 +168,9 @@ class LocalGate:
             limiter.settle(tokens, 0, refused=True)  # a refused request costs no quota
             state.ratio.interrupt()
             if error_code == FLEX_UNAVAILABLE:
-                return  # capacity, not a rate limit: the request backs off on its own
+                # Capacity, not a rate limit: the request backs off on its own.
+                limiter.answered(lease.ticket, 0)
+                return
             limiter.limited(refused_limit(body), lease.ticket)
             if pause is not None:
                 limiter.pause(pause)
