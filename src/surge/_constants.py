@@ -24,24 +24,26 @@ LIMIT_HEADROOM = 0.99
 LIMIT_BURST_SECONDS = 0.0
 
 # A limiter's waiter woken up to this late keeps its scheduled slot (at most one spacing).
-TIMER_SLACK = 0.02
+TIMER_SLACK = 0.005
 
 # After a rate-limit 429 (see _limits/control.py): the pace drops to DECREASE of the rate
 # the refusal came at, recovers (time constant RECOVERY_SECONDS) to PLATEAU of it, and
 # probes above it after PROBE_DELAY s (doubling, up to MAX_PROBE_DELAY, each time the
-# refusal comes at the same level, within SAME_LEVEL) by PROBE_GAIN of it per second. A
+# refusal comes at the same level, within SAME_LEVEL), growing as exp(PROBE_GAIN * t). A
 # known limit (configured or announced) is probed again only after KNOWN_PROBE_DELAY s.
 DECREASE = 0.8
 RECOVERY_SECONDS = 0.5
-PLATEAU = 0.99
+PLATEAU = 0.98
 PROBE_DELAY = 2.0
 MAX_PROBE_DELAY = 60.0
-PROBE_GAIN = 0.05
+PROBE_GAIN = 0.1
 SAME_LEVEL = 0.05
 KNOWN_PROBE_DELAY = 60.0
 # What the server admitted over this many seconds is the rate to start from when it
 # refuses with nothing else to go by (no headers): OpenAI quantizes limits per second.
 MEASURE_WINDOW = 1.0
+# No pace ever falls below this many units per second (one request a minute).
+MIN_RATE = 1.0 / 60.0
 
 # Learning what the server charges per estimated token (see _limits/learning.py): samples
 # are clamped to [RATIO_MIN, RATIO_MAX]; header spans shorter than RATIO_MIN_SPAN seconds

@@ -18,8 +18,10 @@ real limit is found 429s become rare. When the limit is known (configured, or an
 by the server), the probe never goes past it and starts only after a minute: a refusal
 below a known limit is the server's short window, which does not go away.
 
-Refusals of requests that left before the last cut are the same overshoot, already
-answered: they do not cut again (``mark`` < the cut's ``sent``).
+Refusals of requests that left before the last cut, or that come within a second of it,
+are the same overshoot, already answered: they do not cut again. (A server enforcing
+per-second windows refuses everything until its window ends, whatever the new pace: one
+cut per refusal there would drive the pace to zero.)
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ class RateControl:
     cut_at: float = 0.0
     cut_sent: int = -1  # requests sent when the cut happened
     probe_delay: float = C.PROBE_DELAY
-    measured: bool = False  # w_max came from counting answers, not from a pace
 
     def rate(self, now: float, ceiling: float | None) -> float | None:
         """The pace to keep now: ``ceiling`` (or none) until refused, then the recovery."""
@@ -53,35 +54,35 @@ class RateControl:
         since = now - self.cut_at
         rate = plateau - (plateau - self.restart) * math.exp(-since / C.RECOVERY_SECONDS)
         if ceiling is None:
-            if since > self.probe_delay:
-                rate = plateau * (1.0 + C.PROBE_GAIN * (since - self.probe_delay))
+            if since > self.probe_delay:  # nothing known above: probe, faster and faster
+                rate = plateau * math.exp(C.PROBE_GAIN * (since - self.probe_delay))
             return rate
         if since > C.KNOWN_PROBE_DELAY:
             rate = plateau + (ceiling - plateau) * min(1.0, (since - C.KNOWN_PROBE_DELAY) / 60.0)
         return min(rate, ceiling)
 
     def limited(
-        self, *, now: float, current: float | None, measured: float, sent: int, mark: int
+        self, *, now: float, current: float | None, measured: float | None, sent: int, mark: int
     ) -> bool:
         """A rate-limit refusal of a request sent as number ``mark``; True if the pace fell.
 
-        ``current`` is the pace being kept (None: not paced yet), ``measured`` what the
-        server admitted over the last second, ``sent`` the requests sent so far.
+        ``current`` is the pace being kept (None: not paced yet) and ``sent`` the requests
+        sent so far. ``measured`` is what the server admitted over the last second, given
+        only when no limit is known: the pace then never restarts above it (while surge
+        sends faster than a server admits, the answers arrive at the server's rate).
         """
-        if mark <= self.cut_sent:
-            if self.measured and self.w_max is not None and measured > self.w_max:
-                # Still the first overshoot: answers admitted meanwhile refine the estimate.
-                self.w_max = measured
-                self.restart = measured * C.DECREASE
+        if mark <= self.cut_sent or now - self.cut_at < C.MEASURE_WINDOW:
             return False
-        rate = current if current is not None else measured
-        if rate <= 0:
+        rate = current
+        if measured is not None and measured > 0:
+            rate = measured if rate is None else min(rate, measured)
+        if rate is None or rate <= 0:
             return False
+        rate = max(rate, C.MIN_RATE)
         if self.w_max is not None and abs(rate - self.w_max) <= C.SAME_LEVEL * self.w_max:
             self.probe_delay = min(self.probe_delay * 2.0, C.MAX_PROBE_DELAY)
         else:
             self.probe_delay = C.PROBE_DELAY
-        self.measured = current is None
         self.w_max = rate
         self.restart = rate * C.DECREASE
         self.cut_at = now

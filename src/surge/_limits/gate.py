@@ -165,12 +165,17 @@ class LocalGate:
         limiter.release()
         tokens = lease.tokens
         if status == 429:
-            limiter.settle(tokens, 0, refused=True)  # a refused request costs no quota
             state.ratio.interrupt()
             if error_code == FLEX_UNAVAILABLE:
-                # Capacity, not a rate limit: the request backs off on its own.
+                # Capacity, not a rate limit: no quota was used, the request backs off
+                # on its own, and the pace is left alone.
+                limiter.settle(tokens, 0, refused=True)
                 limiter.answered(lease.ticket, 0)
                 return
+            # The server counted nothing, but the slot is not handed back: a refusal
+            # means the schedule was too dense, and a refund would send the next request
+            # into the same exhausted window at once (a cascade of 429s).
+            limiter.settle(tokens, tokens)
             limiter.limited(refused_limit(body), lease.ticket)
             if pause is not None:
                 limiter.pause(pause)

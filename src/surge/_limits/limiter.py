@@ -127,7 +127,7 @@ class AdaptiveLimiter:
         self.tokens: Cell | None = None
         self._paused_until = 0.0
         self._waiters: deque[asyncio.Event] = deque()
-        self._admitted: deque[tuple[float, int]] = deque()  # (sent at, tokens) answered
+        self._admitted: deque[tuple[float, int]] = deque()  # (answered at, tokens)
         self._probing = probe_first
         self._window: float | None = None  # slow start: how many may be in flight
         self._max_in_flight = max_in_flight
@@ -281,7 +281,7 @@ class AdaptiveLimiter:
         """The request of ``ticket`` was not refused for its rate (any outcome but a 429)."""
         now = self._clock()
         admitted = self._admitted
-        admitted.append((ticket.at, tokens))
+        admitted.append((now, tokens))  # answer times: they follow the server's pace
         horizon = now - C.MEASURE_WINDOW
         while admitted and admitted[0][0] < horizon:
             admitted.popleft()
@@ -307,6 +307,7 @@ class AdaptiveLimiter:
             kinds = tuple(k for k in KINDS if getattr(self, k) is not None) or ("requests",)
         horizon = now - C.MEASURE_WINDOW
         recent = [(at, tokens) for at, tokens in self._admitted if at >= horizon]
+        hold = 0.0
         for k in kinds:
             cell: Cell | None = getattr(self, k)
             if k == "requests":
@@ -316,13 +317,21 @@ class AdaptiveLimiter:
             cut = self._controls[k].limited(
                 now=now,
                 current=cell.rate if cell is not None else None,
-                measured=measured,
+                measured=measured if self.ceiling(k) is None else None,
                 sent=self.sent_requests,
                 mark=ticket.requests,
             )
             if cut:
                 log.debug("limiter: 429 on %s; pace now %s", k, self._controls[k])
+            if cut and cell is None and recent:
+                # Nothing was known: take what the server admitted as its quota for one
+                # window; send nothing more until the oldest of it has left the window.
+                hold = recent[0][0] + C.MEASURE_WINDOW
         self._refresh(now)
+        if hold > now:
+            for c in (self.requests, self.tokens):
+                if c is not None:
+                    c.hold_until(hold)
         self._changed()
 
     def scale_tokens(self, scale: float) -> None:
