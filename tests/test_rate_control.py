@@ -19,7 +19,7 @@ def test_before_any_refusal_the_pace_is_the_ceiling() -> None:
 
 def test_a_refusal_cuts_in_proportion_then_recovers_just_under_it() -> None:
     control = RateControl()
-    assert control.limited(now=10.0, current=20.0, measured=0.0, sent=100, mark=90)
+    assert control.limited(now=10.0, current=20.0, measured=None, sent=100, mark=90)
     assert control.rate(10.0, 20.0) == pytest.approx(20.0 * C.DECREASE)
     later = control.rate(10.0 + 10 * C.RECOVERY_SECONDS, 20.0)
     assert later == pytest.approx(20.0 * C.PLATEAU, rel=1e-3)
@@ -30,19 +30,22 @@ def test_a_refusal_cuts_in_proportion_then_recovers_just_under_it() -> None:
 
 def test_refusals_of_requests_sent_before_the_cut_do_not_cut_again() -> None:
     control = RateControl()
-    control.limited(now=10.0, current=20.0, measured=0.0, sent=100, mark=90)
+    control.limited(now=10.0, current=20.0, measured=None, sent=100, mark=90)
     # Requests 91..100 were already on their way: their 429s are the same overshoot.
-    assert not control.limited(now=10.1, current=16.0, measured=0.0, sent=105, mark=99)
+    assert not control.limited(now=10.1, current=16.0, measured=None, sent=105, mark=99)
     assert control.w_max == 20.0 and control.cut_at == 10.0
-    # A request sent after the cut, refused: the new pace is still too fast.
-    assert control.limited(now=10.2, current=17.0, measured=0.0, sent=110, mark=101)
+    # Within a second of the cut, even later requests are the same overshoot (a window
+    # refuses everything until it ends, whatever the new pace).
+    assert not control.limited(now=10.5, current=17.0, measured=None, sent=110, mark=101)
+    # A request sent after the cut, refused a second later: the new pace is still too fast.
+    assert control.limited(now=11.2, current=17.0, measured=None, sent=120, mark=111)
     assert control.w_max == 17.0
 
 
 def test_a_refusal_below_the_known_limit_lowers_the_plateau_for_good() -> None:
     """A server enforcing per second what it announces per minute: stay under the refusal."""
     control = RateControl()
-    control.limited(now=0.0, current=133.0, measured=0.0, sent=10, mark=5)
+    control.limited(now=0.0, current=133.0, measured=None, sent=10, mark=5)
     for t in (1.0, 5.0, 30.0, 59.0):
         assert control.rate(t, 133.0) <= 133.0 * C.PLATEAU + 1e-9
     # Past the probe delay it creeps back towards the announced limit, never beyond.
@@ -50,18 +53,18 @@ def test_a_refusal_below_the_known_limit_lowers_the_plateau_for_good() -> None:
     assert control.rate(C.KNOWN_PROBE_DELAY + 600, 133.0) == pytest.approx(133.0)
 
 
-def test_without_a_ceiling_the_first_rate_is_what_the_server_admitted() -> None:
+def test_without_a_ceiling_the_pace_starts_from_what_the_server_admitted() -> None:
     control = RateControl()
     assert control.limited(now=1.0, current=None, measured=18.0, sent=40, mark=30)
     assert control.rate(1.0, None) == pytest.approx(18.0 * C.DECREASE)
-    # Answers counted later in the same overshoot raise the estimate.
-    control.limited(now=1.2, current=None, measured=20.0, sent=45, mark=35)
+    # Later, faster than the server admits: the answers' rate, not the pace, is the level.
+    assert control.limited(now=9.0, current=30.0, measured=20.0, sent=200, mark=190)
     assert control.w_max == 20.0
 
 
 def test_without_a_ceiling_it_probes_upward_after_a_quiet_spell() -> None:
     control = RateControl()
-    control.limited(now=0.0, current=10.0, measured=0.0, sent=1, mark=1)
+    control.limited(now=0.0, current=10.0, measured=None, sent=1, mark=1)
     quiet = control.rate(C.PROBE_DELAY, None)
     assert quiet is not None and quiet < 10.0
     probing = control.rate(C.PROBE_DELAY + 2.0, None)
@@ -74,18 +77,18 @@ def test_refusals_at_the_same_level_make_probes_rarer() -> None:
     mark = 0
     for i in range(8):
         mark += 10
-        control.limited(now=100.0 * i, current=20.0, measured=0.0, sent=mark, mark=mark)
+        control.limited(now=100.0 * i, current=20.0, measured=None, sent=mark, mark=mark)
         delays.append(control.probe_delay)
     assert delays == sorted(delays)
     assert delays[-1] == C.MAX_PROBE_DELAY
     # A refusal at a clearly different level starts probing afresh.
-    control.limited(now=1000.0, current=40.0, measured=0.0, sent=mark + 10, mark=mark + 10)
+    control.limited(now=1000.0, current=40.0, measured=None, sent=mark + 10, mark=mark + 10)
     assert control.probe_delay == C.PROBE_DELAY
 
 
 def test_scale_keeps_the_real_pace() -> None:
     control = RateControl()
-    control.limited(now=0.0, current=1000.0, measured=0.0, sent=1, mark=1)
+    control.limited(now=0.0, current=1000.0, measured=None, sent=1, mark=1)
     before = control.rate(5.0, None)
     control.scale(1.25)  # units are now 1.25x larger
     after = control.rate(5.0, None)

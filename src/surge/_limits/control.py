@@ -40,7 +40,7 @@ class RateControl:
 
     w_max: float | None = None  # the rate a refusal came at
     restart: float = 0.0  # the rate right after the cut
-    cut_at: float = 0.0
+    cut_at: float = -math.inf  # when the last cut happened
     cut_sent: int = -1  # requests sent when the cut happened
     probe_delay: float = C.PROBE_DELAY
 
