@@ -302,6 +302,8 @@ class Engine:
                 error=outcome.error,
                 attempts=number,
                 latency=latency,
+                cached=attempt.cached,
+                cost=attempt.cost,
                 notes=attempt.notes or None,
             )
 
