@@ -340,12 +340,13 @@ class AdaptiveLimiter:
         A pace learned from refusals was measured in the old units: it is converted, so
         the pace in the server's units stays the same.
         """
-        if scale <= 0 or scale == self.token_scale:
-            return
+        if scale <= 0 or abs(scale - self.token_scale) <= 1e-4 * self.token_scale:
+            return  # nothing worth waking anyone for (the hot path calls this per answer)
         self._controls["tokens"].scale(scale / self.token_scale)
         self.token_scale = scale
-        self._refresh(self._clock())
-        self._changed()
+        if self.tokens is not None:
+            self._refresh(self._clock())
+            self._changed()
 
     def observe(
         self, headers: Mapping[str, str], ticket: Ticket | None = None
