@@ -28,7 +28,8 @@ from ..config import Limits
 from ..models import Request
 from .headers import RateLimitSnapshot, refused_limit
 from .learning import ChargeRatio
-from .limiter import AdaptiveLimiter, RateLimiter, Ticket
+from .limiter import AdaptiveLimiter
+from .seam import RateLimiter, Ticket
 from .tokens import charged_tokens, provider_estimate
 
 __all__ = ["FLEX_UNAVAILABLE", "Gate", "KeyState", "Lease", "LimitKey", "LocalGate"]

@@ -10,13 +10,14 @@
 
 Each limit is a GCRA ("virtual scheduling") cell: a reservation moves a theoretical
 arrival time forward by ``amount / rate``; a waiter sleeps exactly until its slot, so no
-task polls. Emission is smooth (a burst of only ``LIMIT_BURST_SECONDS`` of rate), which
-every server-side algorithm accepts: token buckets, rolling windows, per-second quanta.
-(No burst by default: a burst is exactly what 429s a server whose quota is already spent.)
+task polls. Emission is smooth (a burst of only ``LIMIT_BURST_SECONDS`` of rate): no burst
+by default, since a burst is exactly what 429s a server whose quota is already spent or
+that enforces its per-minute limit per second. Where whole requests still overflow such a
+short window, the one refusal sets the pace below it (:mod:`.control`).
 
 One limiter serves one (endpoint, model): providers limit each model separately, and one
 model's queue must not hold another's requests. It sits behind the :class:`RateLimiter`
-protocol so that a shared (multi-process or cluster) implementation can replace it without
+protocol (``seam.py``) so that a shared (multi-process or cluster) implementation can replace it without
 touching the engine; the pace after a 429 is the pure :class:`~.control.RateControl`.
 """
 
@@ -28,65 +29,22 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal, Protocol
 
 from .. import _constants as C
 from .cell import Cell
 from .control import RateControl
 from .headers import LimitState, RateLimitSnapshot, parse_headers
+from .seam import KINDS, Kind, RateLimiter, Ticket
 
-__all__ = ["AdaptiveLimiter", "Cell", "RateLimiter", "Ticket"]
+__all__ = ["AdaptiveLimiter", "Cell", "Kind", "RateLimiter", "Ticket"]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
 
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    """What had been sent when a request left (its own cost included).
-
-    A response's ``x-ratelimit-remaining-*`` counts everything the server admitted up to
-    that request; what was sent *after* it is ``sent_now - ticket``, so the server's
-    figure can be brought up to date exactly, however late the response arrives.
-    """
-
-    requests: int = 0
-    tokens: int = 0
-    at: float = 0.0  # when the request left (the limiter's clock)
-    cost: int = 0  # the tokens this request reserved (its estimate, scaled)
-
-
-Kind = Literal["requests", "tokens"]
-KINDS: tuple[Kind, Kind] = ("requests", "tokens")
 # "Wait until woken": a request held by the in-flight cap waits for an answer, not a time.
 _BLOCKED = 3600.0
-
-
-class RateLimiter(Protocol):
-    """The seam between the gate and any limiter implementation (one per endpoint and model)."""
-
-    @property
-    def tracks_tokens(self) -> bool: ...
-
-    async def acquire(self, tokens: int) -> Ticket: ...
-
-    def observe(
-        self, headers: Mapping[str, str], ticket: Ticket | None = None
-    ) -> RateLimitSnapshot | None: ...
-
-    def answered(self, ticket: Ticket, tokens: int) -> None: ...
-
-    def limited(self, kind: Kind | None, ticket: Ticket) -> None: ...
-
-    def settle(self, reserved: int, actual: int, *, refused: bool = False) -> None: ...
-
-    def scale_tokens(self, scale: float) -> None: ...
-
-    def pause(self, seconds: float) -> None: ...
-
-    def release(self) -> None: ...
 
 
 class AdaptiveLimiter:
