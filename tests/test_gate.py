@@ -131,7 +131,7 @@ async def test_probe_first_then_slow_start_when_the_server_says_nothing() -> Non
     assert limiter._delay(0, time.now) > 1  # the second waits for the first answer
     gate.complete(first, status=200, headers={}, body={})
     in_flight = []
-    for _ in range(2):  # a window of 2, then growing by one per answer
+    for _ in range(2):  # a window of 2, then growing by half a request per answer
         in_flight.append(await gate.acquire(r, r.body))
     assert limiter._delay(0, time.now) > 1
     gate.complete(in_flight.pop(), status=200, headers={}, body={})

@@ -42,6 +42,9 @@ KNOWN_PROBE_DELAY = 60.0
 # What the server admitted over this many seconds is the rate to start from when it
 # refuses with nothing else to go by (no headers): OpenAI quantizes limits per second.
 MEASURE_WINDOW = 1.0
+# Slow start (nothing known, no headers): the number in flight grows by this much per
+# answer, i.e. by half per round trip, so the first overshoot is a third of what was sent.
+SLOW_START_GROWTH = 0.5
 # No pace ever falls below this many units per second (one request a minute).
 MIN_RATE = 1.0 / 60.0
 

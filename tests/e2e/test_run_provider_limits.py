@@ -79,7 +79,7 @@ def test_client_tpm_against_a_server_that_counts_characters(sim_factory, tmp_pat
 def test_no_headers_no_retry_after_the_rate_is_found(sim_factory, tmp_path: Path) -> None:
     """600 RPM per second (10 each), no x-ratelimit-* and no Retry-After, no client limit.
 
-    surge sends one request, then doubles per round trip until refused, and paces at what
+    surge sends one request, then grows by half per round trip until refused, and paces at what
     the server admitted: one window's overshoot, then (nearly) no 429s.
     """
     sim = sim_factory(

@@ -60,8 +60,9 @@ class AdaptiveLimiter:
     is never spent at once, since providers enforce per-minute limits over short windows.
 
     Until a server has said anything (``probe_first``: nothing configured), one request
-    goes alone; if its answer names no limits, the number in flight grows by one per
-    answer (doubling per round trip, as TCP's slow start) until a 429 or ``max_in_flight``.
+    goes alone; if its answer names no limits, the number in flight grows by half a request
+    per answer (by half per round trip, a gentle TCP slow start) until a 429 or
+    ``max_in_flight``.
     """
 
     def __init__(
@@ -249,7 +250,7 @@ class AdaptiveLimiter:
                 self._window = 2.0  # nothing known: slow start
             self._changed()
         elif self._window is not None:
-            self._window += 1.0
+            self._window += C.SLOW_START_GROWTH
             if self._max_in_flight is not None and self._window >= self._max_in_flight:
                 self._window = None
             self._changed()
