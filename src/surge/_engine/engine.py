@@ -56,6 +56,7 @@ from ..models import ErrorInfo, Request, Result
 from .attempt import Attempt, Outcome, Step, compose
 from .delays import DelayQueue
 from .failfast import EndpointProblem, FailFastStep, Tripwire, explain
+from .flex import ServiceTierStep
 from .ordering import Reorderer
 from .steps import LimitStep, Sender
 from .validate import request_problem
@@ -131,6 +132,9 @@ class Engine:
         first: list[Step] = []
         if self._tripwire is not None:
             first.append(FailFastStep(self._tripwire, on_trip=self.request_stop))
+        options = settings.options
+        if options.service_tier is not None or options.flex_fallback is not None:
+            steps = [*steps, ServiceTierStep(options.service_tier, options.flex_fallback)]
         self._chain = compose([*first, *steps, LimitStep(self.gate, self._stopping)], sender)
 
     # -- set-up ------------------------------------------------------------------
@@ -392,6 +396,7 @@ class Engine:
             cached=attempt.cached,
             cost=attempt.cost,
             parsed=attempt.parsed,
+            notes=attempt.notes or None,
         )
 
 
