@@ -134,6 +134,9 @@ class RunOptions:
 
     ``model``/``system``/``params`` fill bodies built from plain prompts;
     ``api`` picks the endpoint for them. Batch-format lines carry their own.
+    ``retry_failed`` re-sends requests an output records as failed; ``keep_stale`` keeps
+    an output's answers to requests that changed (or left the input) instead of
+    sending them again (or dropping them).
     """
 
     api: Api = "chat"
@@ -143,6 +146,7 @@ class RunOptions:
     ordered: bool = False
     reorder_buffer: int = C.DEFAULT_REORDER_BUFFER
     retry_failed: bool = False
+    keep_stale: bool = False
 
     def __post_init__(self) -> None:
         if self.api not in API_PATHS:

@@ -52,12 +52,21 @@ class OutputError(SurgeError):
 class InputError(SurgeError):
     """One input line cannot become a request.
 
-    ``line`` is 1-based; ``code`` is a short machine-readable reason.
+    ``line`` is 1-based; ``code`` is a short machine-readable reason; ``custom_id`` is the
+    line's own id when it could be read (its error line keeps it).
     """
 
-    def __init__(self, message: str, *, line: int | None = None, code: str = "invalid_input"):
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        code: str = "invalid_input",
+        custom_id: str | None = None,
+    ):
         self.line = line
         self.code = code
+        self.custom_id = custom_id
         self.reason = message
         super().__init__(f"line {line}: {message}" if line is not None else message)
 

@@ -133,6 +133,7 @@ class Engine:
     ) -> RunStats:
         """Process every item of ``source``; return the run's statistics."""
         ledger = store.open()
+        ledger.attach(self.stats)
         self.gate.warm()
 
         def deliver(result: Result) -> None:
@@ -220,6 +221,8 @@ class Engine:
             index += 1
             await reorder.wait_for_room(work.index)
             await queue.put(work)
+        else:
+            ledger.end_of_input()  # read to the end: the store may drop stale answers
 
     async def _worker(self, queue: asyncio.Queue[Any], reorder: Reorderer) -> None:
         while True:
@@ -298,6 +301,7 @@ class Engine:
                 error=outcome.error,
                 attempts=number,
                 latency=latency,
+                fingerprint=request.fingerprint,
             )
 
     async def _sleep_unless_stopping(self, delay: float) -> bool:

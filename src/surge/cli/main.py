@@ -7,7 +7,9 @@
 
 Exit codes of ``surge run``: 0 every request succeeded; 1 some requests failed or some
 input lines were invalid (each is recorded in the output); 2 usage or configuration
-error; 130 interrupted (the output is valid and the printed command resumes it).
+error, or the output cannot be used (in use by another run, not surge output, a write
+error: every result before it is kept); 130 interrupted (the output is valid and the
+printed command resumes it).
 """
 
 from __future__ import annotations
@@ -94,8 +96,9 @@ def _resume_command() -> str:
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False),
-    help="Output JSONL (Batch API output format). Existing results are kept and skipped.",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Output JSONL (Batch API output format). Requests it already answers are skipped; "
+    "changed ones are sent again. '-' streams results to stdout (no resume).",
 )
 @click.option("--model", help="Model for prompt lines (Batch API lines carry their own).")
 @click.option("--system", help="System prompt for prompt lines.")
@@ -146,6 +149,12 @@ def _resume_command() -> str:
 )
 @click.option("--ordered", is_flag=True, help="Write results in input order.")
 @click.option("--retry-failed", is_flag=True, help="Also re-send requests that ended in error.")
+@click.option(
+    "--keep-stale",
+    is_flag=True,
+    help="Keep the output's answers to requests that changed (or left the input) instead "
+    "of sending them again (or dropping them).",
+)
 @click.option("--base-url", envvar="OPENAI_BASE_URL", help="API base URL [env: OPENAI_BASE_URL].")
 @click.option("--api-key", envvar="OPENAI_API_KEY", help="API key [env: OPENAI_API_KEY].")
 @progress_options(help="Progress display on stderr.", quiet_help="No progress and no summary.")
@@ -165,6 +174,7 @@ def run_command(
     timeout: float,
     ordered: bool,
     retry_failed: bool,
+    keep_stale: bool,
     base_url: str | None,
     api_key: str | None,
     progress_mode: str,
@@ -197,6 +207,7 @@ def run_command(
                 params=tuple(parse_param(p) for p in params),
                 ordered=ordered,
                 retry_failed=retry_failed,
+                keep_stale=keep_stale,
             ),
             input_format=input_format,  # type: ignore[arg-type]
             progress_mode="none" if quiet else progress_mode,
@@ -208,11 +219,18 @@ def run_command(
     sys.exit(code)
 
 
+# -v: what the run does with each request (retries, limiter waits); -vv: everything.
+_VERBOSE_LOGGERS = ("surge._engine", "surge._limits", "surge._http")
+
+
 def _configure_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(
         level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr
     )
+    if verbose == 1:
+        for name in _VERBOSE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
 
 
 def main(argv: list[str] | None = None) -> None:
