@@ -154,7 +154,14 @@ class Engine:
         workers = [asyncio.create_task(self._worker(queue, reorder)) for _ in range(concurrency)]
         feeder = self._feeder = asyncio.create_task(self._feed(source, ledger, queue, reorder))
         try:
-            await asyncio.wait({feeder})
+            # A worker that fails (the output cannot be written) must end the run, not
+            # leave the feeder blocked on a queue nobody empties any more.
+            while not feeder.done():
+                running = {feeder, *(w for w in workers if not w.done())}
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in workers:
+                    if task.done() and not task.cancelled() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
             if not feeder.cancelled() and feeder.exception() is not None:
                 raise feeder.exception()  # type: ignore[misc]
             if self._stopping.is_set():

@@ -77,12 +77,20 @@ class MemoryStore:
         pass
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes, *, undo_partial: bool = False) -> None:
     # One write() per line: the kernel has it the moment this returns, so SIGKILL cannot
     # lose a finished result; O_APPEND keeps the line whole.
-    written = os.write(fd, data)
-    while written < len(data):  # rare partial write on a full disk or a signal
-        written += os.write(fd, data[written:])
+    written = 0
+    try:
+        written = os.write(fd, data)
+        while written < len(data):  # a partial write: the disk or a size limit is full
+            written += os.write(fd, data[written:])
+    except OSError:
+        if written and undo_partial:
+            # Leave the file ending on a whole line, as a resume expects to find it.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, os.fstat(fd).st_size - written)
+        raise
 
 
 def _os_message(err: OSError) -> str:
@@ -194,7 +202,7 @@ class JsonlStore:
             raise OutputError("store is not open")
         data = orjson.dumps(result.to_output()) + b"\n"
         try:
-            _write_all(self._fd, data)
+            _write_all(self._fd, data, undo_partial=True)
         except OSError as err:
             raise OutputError(f"cannot write to {self.path}: {_os_message(err)}") from err
         self._lines += 1
