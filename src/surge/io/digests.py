@@ -6,21 +6,27 @@
     done = DigestMap()
     done[id_digest("row-7")] = 0x1234               # e.g. a fingerprint with flag bits
     done.get(id_digest("row-7"))                    # 0x1234
+    done.mark(id_digest("row-7"), 0x4)              # 0x1234, and the value is now 0x1236
 
 A Python ``set[str]`` of a million custom_ids costs ~100 MB (a string object and a slot
 each); a ``dict[int, int]`` still ~100 MB. These tables keep the raw 64-bit keys (and
-values) in ``array('Q')`` with open addressing: 16-32 bytes per entry, and no object per
-entry. Keys are blake2b digests, so they are already uniformly spread: the low bits
-index the table directly. Zero marks an empty slot; :func:`id_digest` never returns it.
+values) in ``array('Q')`` with open addressing: 12-24 bytes per entry, and no object per
+entry. Keys are hashes, so they are already uniformly spread: the low bits index the
+table directly. Zero marks an empty slot; :func:`id_digest` never returns it.
+
+:func:`id_digest` is Python's own (SipHash) hash of the id's JSON encoding: ~20x faster
+than blake2b, which matters when a million ids are read back before the first request.
+It is salted per process, so these digests live in memory only and are never written.
 """
 
 from __future__ import annotations
 
-import hashlib
 from array import array
 from collections.abc import Iterator
 
-__all__ = ["DigestMap", "DigestSet", "id_digest"]
+import orjson
+
+__all__ = ["DigestMap", "DigestSet", "id_digest", "json_digest"]
 
 _MASK64 = (1 << 64) - 1
 _MIN_CAPACITY = 1 << 10
@@ -28,15 +34,23 @@ _MIN_CAPACITY = 1 << 10
 
 def id_digest(custom_id: str) -> int:
     """A nonzero 64-bit digest of a custom_id (collisions: ~1 in 10^7 at 10^6 ids)."""
-    digest = int.from_bytes(hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "little")
-    return digest or 1
+    return json_digest(orjson.dumps(custom_id))
+
+
+def json_digest(encoded: bytes) -> int:
+    """:func:`id_digest` of an id from its JSON encoding (as read from an output line)."""
+    return (hash(encoded) & _MASK64) or 1
 
 
 def _capacity_for(n: int) -> int:
     capacity = _MIN_CAPACITY
-    while capacity < n * 2:  # load factor at most 1/2: short probe runs
+    while capacity * 2 < n * 3:  # load factor at most 2/3: short probe runs
         capacity <<= 1
     return capacity
+
+
+def _full(n: int, capacity: int) -> bool:
+    return n * 3 > capacity * 2
 
 
 class DigestSet:
@@ -77,7 +91,7 @@ class DigestSet:
             return False
         self._keys[i] = key
         self._len += 1
-        if self._len * 2 > self._mask + 1:
+        if _full(self._len, self._mask + 1):
             self._grow()
         return True
 
@@ -108,13 +122,44 @@ class DigestMap(DigestSet):
         return self._values[i] if self._keys[i] == key else None
 
     def __setitem__(self, key: int, value: int) -> None:
+        self.swap(key, value)
+
+    def swap(self, key: int, value: int) -> int | None:
+        """Set ``key`` to ``value``; return the previous value (None: it was not there)."""
+        keys = self._keys
+        mask = self._mask
+        i = key & mask
+        while True:  # _slot, inlined: this runs once per line of a resumed output
+            k = keys[i]
+            if k == key or k == 0:
+                break
+            i = (i + 1) & mask
+        values = self._values
+        if self._keys[i] == key:
+            old = values[i]
+            values[i] = value
+            return old
+        values[i] = value
+        self._insert_at(i, key)
+        return None
+
+    def mark(self, key: int, flags: int) -> int | None:
+        """OR ``flags`` into the value of ``key`` (0 if absent); return the previous value."""
         i = self._slot(key)
-        self._values[i] = value & _MASK64
-        if self._keys[i] != key:
-            self._keys[i] = key
-            self._len += 1
-            if self._len * 2 > self._mask + 1:
-                self._grow()
+        values = self._values
+        if self._keys[i] == key:
+            old = values[i]
+            values[i] = old | flags
+            return old
+        values[i] = flags
+        self._insert_at(i, key)
+        return None
+
+    def _insert_at(self, i: int, key: int) -> None:
+        self._keys[i] = key
+        self._len += 1
+        if _full(self._len, self._mask + 1):
+            self._grow()
 
     def _grow(self) -> None:
         old_keys, old_values = self._keys, self._values

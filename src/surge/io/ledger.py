@@ -26,8 +26,17 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..models import ErrorInfo, Request, Result
-from .digests import DigestMap, DigestSet, id_digest
-from .records import FAILED, FP_MASK, TRANSIENT, UNSENT, fingerprint, fingerprint_bits
+from .digests import DigestMap, id_digest
+from .records import (
+    FAILED,
+    FP_MASK,
+    RECORDED,
+    SEEN,
+    TRANSIENT,
+    UNSENT,
+    fingerprint,
+    fingerprint_bits,
+)
 
 if TYPE_CHECKING:
     from ..events import RunStats
@@ -48,19 +57,21 @@ Admission = Request | Result | Skip
 
 
 class Ledger:
-    """What the output holds (digest -> fingerprint), and the ids seen in this run's input."""
+    """One table, id digest -> fingerprint | flags: what the output holds (``RECORDED``)
+    and which ids this run's input had (``SEEN``). The store shares it and keeps it current.
+    """
 
     def __init__(
         self,
-        finished: DigestMap | None = None,
+        table: DigestMap | None = None,
         *,
         retry_failed: bool = False,
         keep_stale: bool = False,
         remember_order: bool = False,
     ) -> None:
-        self._finished = finished if finished is not None else DigestMap()
-        self._known_at_open = len(self._finished)
-        self._seen = DigestSet()
+        self._table = table if table is not None else DigestMap()
+        self._known_at_open = len(self._table)
+        self._seen = 0
         self._repeats: dict[str, int] = {}  # content ids seen more than once: last occurrence
         self.retry_failed = retry_failed
         self.keep_stale = keep_stale
@@ -72,7 +83,7 @@ class Ledger:
 
     def __repr__(self) -> str:
         return (
-            f"Ledger(known={self._known_at_open}, seen={len(self._seen)}, "
+            f"Ledger(known={self._known_at_open}, seen={self._seen}, "
             f"complete={self.input_complete})"
         )
 
@@ -91,11 +102,11 @@ class Ledger:
 
     def recorded(self, custom_id: str) -> bool:
         """Whether the output holds a line for ``custom_id`` (any fingerprint)."""
-        return self._finished.get(id_digest(custom_id)) is not None
+        return bool((self._table.get(id_digest(custom_id)) or 0) & RECORDED)
 
     def seen(self, key: int) -> bool:
         """Whether an id digest was admitted in this run (the store keeps only those)."""
-        return key in self._seen
+        return bool((self._table.get(key) or 0) & SEEN)
 
     @property
     def stale(self) -> int:
@@ -104,38 +115,42 @@ class Ledger:
 
     # -- ids ---------------------------------------------------------------------------
     def _claim(self, custom_id: str) -> int | None:
-        """The id's digest if it is new in this run (and mark it seen), else None."""
-        key = id_digest(custom_id)
-        if not self._seen.add(key):
+        """Mark the id seen; its recorded entry (0: none), or None if already seen."""
+        old = self._table.mark(id_digest(custom_id), SEEN)
+        if old is None:
+            self._seen += 1
+            return 0
+        if old & SEEN:
             return None
-        if self._finished.get(key) is not None:
+        self._seen += 1
+        if old & RECORDED:
             self.known_seen += 1
-        return key
+        return old
 
     def _unique(self, custom_id: str) -> tuple[str, int]:
         """``custom_id``, or ``custom_id#2``, ``#3``... if taken."""
-        key = self._claim(custom_id)
+        entry = self._claim(custom_id)
         n = 1
         candidate = custom_id
-        while key is None:
+        while entry is None:
             n += 1
             candidate = f"{custom_id}#{n}"
-            key = self._claim(candidate)
-        return candidate, key
+            entry = self._claim(candidate)
+        return candidate, entry
 
     def _occurrence(self, base: str) -> tuple[str, int]:
         """The next free occurrence of a content-derived id: ``base``, ``base-2``, ..."""
-        key = self._claim(base)
-        if key is not None:
-            return base, key
+        entry = self._claim(base)
+        if entry is not None:
+            return base, entry
         n = self._repeats.get(base, 1)
         while True:
             n += 1
             candidate = f"{base}-{n}"
-            key = self._claim(candidate)
-            if key is not None:
+            entry = self._claim(candidate)
+            if entry is not None:
                 self._repeats[base] = n
-                return candidate, key
+                return candidate, entry
 
     # -- the decision ------------------------------------------------------------------
     def admit(self, item: Request | InputError) -> Admission:
@@ -144,7 +159,7 @@ class Ledger:
             custom_id, _ = self._unique(item.custom_id or f"line-{item.line}")
             return self._remember(_line_error(custom_id, item.line, item.code, str(item)))
         if item.content_id:
-            item.custom_id, key = self._occurrence(item.custom_id)
+            item.custom_id, recorded = self._occurrence(item.custom_id)
         else:
             claimed = self._claim(item.custom_id)
             if claimed is None:
@@ -156,10 +171,9 @@ class Ledger:
                     "(an earlier line has it); not sent"
                 )
                 return self._remember(_line_error(dup_id, item.line, "invalid_input", message))
-            key = claimed
+            recorded = claimed
         item.fingerprint = fingerprint(item.url, item.body)
-        recorded = self._finished.get(key)
-        if recorded is not None:
+        if recorded & RECORDED:
             skip = self._decide(item, recorded)
             if skip is not None:
                 self._remember(skip)

@@ -11,25 +11,28 @@ is about to send: equal means "already answered", different means the request ch
 
 Resuming a million-line output must start sending in seconds, so :func:`read_entry` does
 not parse whole lines it wrote itself: the custom_id sits right after ``"id"`` and surge's
-metadata is the last key, so a regex and a small tail parse suffice. Anything else (Batch
-API output, older surge files) takes the full parse.
+metadata is the last key, so a few slices at known places suffice. Anything else (Batch
+API output, older surge files, ids with escapes) takes the full parse; both give the same
+entry.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 import orjson
 
 from .._constants import OUTPUT_METADATA_KEY
 from ..models import FailureKind, failure_kind
-from .digests import id_digest
+from .digests import id_digest, json_digest
 
 __all__ = [
     "FAILED",
+    "FLAGS",
     "FP_MASK",
+    "RECORDED",
+    "SEEN",
     "TRANSIENT",
     "UNSENT",
     "FailureKind",
@@ -39,18 +42,33 @@ __all__ = [
     "is_output_record",
     "read_entry",
     "record_custom_id",
+    "record_key",
 ]
 
-# The low two bits of an entry's value are flags; the fingerprint keeps the other 62.
-FAILED = 1
-TRANSIENT = 2
-FP_MASK = ((1 << 64) - 1) & ~3
+# An entry's value: fingerprint bits above, flags in the low four bits.
+FAILED = 1  # the recorded result is an error ...
+TRANSIENT = 2  # ... that could succeed if sent again
+SEEN = 4  # the id was admitted in this run (set by the ledger, never read from a file)
+RECORDED = 8  # the output holds a line for the id
+FLAGS = 15
+FP_MASK = ((1 << 64) - 1) & ~FLAGS
 # The fingerprint of a line that answers nothing sent (an invalid input line).
-UNSENT = 4
+UNSENT = 16
 
-_SURGE_PREFIX = b'{"id":"batch_req_'
-_CUSTOM_ID = re.compile(rb'"custom_id":("(?:[^"\\]|\\.)*")')
-_META_KEY = b',"' + OUTPUT_METADATA_KEY.encode() + b'":{'
+# The offsets in _fast_entry follow from these (7, 15 and 15 bytes).
+_ID_PREFIX = b'{"id":"'
+_CUSTOM_ID_KEY = b'","custom_id":"'
+_FINGERPRINT_KEY = b',"fingerprint":'
+# What follows the fingerprint in a line surge wrote, and the flags it means.
+_ENDINGS = {
+    ending + newline: flags
+    for ending, flags in (
+        (b"}}", RECORDED),
+        (b',"failure":"transient"}}', RECORDED | FAILED | TRANSIENT),
+        (b',"failure":"permanent"}}', RECORDED | FAILED),
+    )
+    for newline in (b"", b"\n", b"\r\n")
+}
 
 
 def fingerprint(url: str, body: Any) -> str:
@@ -79,16 +97,7 @@ def is_output_record(record: object) -> bool:
 
 
 def record_custom_id(raw: bytes) -> str | None:
-    """The custom_id of an output line (fast for surge's own lines), or None."""
-    if raw.startswith(_SURGE_PREFIX):
-        match = _CUSTOM_ID.search(raw, 0, 200 + len(raw) // 8)
-        if match is not None:
-            try:
-                value = orjson.loads(match.group(1))
-            except orjson.JSONDecodeError:
-                value = None
-            if isinstance(value, str):
-                return value
+    """The custom_id of an output line, or None if the line is not a result record."""
     try:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -96,31 +105,64 @@ def record_custom_id(raw: bytes) -> str | None:
     return record["custom_id"] if is_output_record(record) else None
 
 
+def record_key(raw: bytes) -> int | None:
+    """The :func:`~surge.io.digests.id_digest` of an output line's custom_id, or None."""
+    quoted = _quoted_custom_id(raw)
+    if quoted is not None:
+        return json_digest(quoted)
+    custom_id = record_custom_id(raw)
+    return id_digest(custom_id) if custom_id is not None else None
+
+
+def _quoted_custom_id(raw: bytes) -> bytes | None:
+    """The custom_id of a line surge wrote, still JSON-encoded (quotes included)."""
+    if not raw.startswith(_ID_PREFIX):
+        return None
+    i = raw.find(_CUSTOM_ID_KEY, len(_ID_PREFIX), 200)
+    if i < 0:
+        return None
+    start = i + len(_CUSTOM_ID_KEY) - 1
+    end = raw.find(b'"', start + 1)
+    if end < 0:
+        return None
+    quoted = raw[start : end + 1]
+    return None if b"\\" in quoted else quoted  # escapes: let the full parse decode it
+
+
 def _flags(failed: bool, kind: str | None) -> int:
     if not failed:
-        return 0
-    return FAILED | (TRANSIENT if kind == "transient" else 0)
+        return RECORDED
+    return RECORDED | FAILED | (TRANSIENT if kind == "transient" else 0)
 
 
 def _fast_entry(raw: bytes) -> tuple[int, int] | None:
-    if not raw.startswith(_SURGE_PREFIX):
+    """Only slicing, for the lines surge writes (metadata last, known key order).
+
+    One flat function on purpose: it runs once per output line before the first request.
+    """
+    if not raw.startswith(_ID_PREFIX):
         return None
-    match = _CUSTOM_ID.search(raw, 0, 200 + len(raw) // 8)
-    cut = raw.rfind(_META_KEY)
-    if match is None or cut < 0:
+    i = raw.find(_CUSTOM_ID_KEY, 7, 200)
+    end = raw.find(b'"', i + 15) if i >= 0 else -1
+    j = raw.rfind(_FINGERPRINT_KEY, len(raw) - 200)
+    if end < 0 or j < 0:
+        return None
+    quoted = raw[i + 14 : end + 1]
+    if b"\\" in quoted:
+        return None  # escapes: let the full parse decode the id
+    k = j + 15
+    if raw[k] == 110:  # n(ull): never sent (an invalid line) or no fingerprint known
+        flags = _ENDINGS.get(raw[k + 4 :])
+        if flags is None:
+            return None
+        return json_digest(quoted), flags if flags == RECORDED else flags | UNSENT
+    flags = _ENDINGS.get(raw[k + 18 :])
+    if flags is None or raw[k] != 34:
         return None
     try:
-        custom_id = orjson.loads(match.group(1))
-        meta = orjson.loads(raw[cut + len(_META_KEY) - 1 : raw.rindex(b"}")])
-    except (orjson.JSONDecodeError, ValueError):
+        return json_digest(quoted), (int(raw[k + 1 : k + 17], 16) & FP_MASK) | flags
+    except ValueError:
         return None
-    if not isinstance(custom_id, str) or not isinstance(meta, dict) or "fingerprint" not in meta:
-        return None
-    failure = meta.get("failure")
-    flags = _flags(failure is not None, failure)
-    recorded = meta["fingerprint"]
-    bits = UNSENT if recorded is None and failure is not None else fingerprint_bits(recorded)
-    return id_digest(custom_id), bits | flags
 
 
 def _full_entry(raw: bytes) -> tuple[int, int] | None:
@@ -151,3 +193,4 @@ def _full_entry(raw: bytes) -> tuple[int, int] | None:
 def read_entry(raw: bytes) -> tuple[int, int] | None:
     """``(id digest, fingerprint bits | flags)`` of one output line; None if not a record."""
     return _fast_entry(raw) or _full_entry(raw)
+

@@ -39,7 +39,16 @@ from ..models import Result
 from .digests import DigestMap, id_digest
 from .ledger import Ledger
 from .outfile import OutputLock, check_output_path, check_own, repair_tail
-from .records import FAILED, TRANSIENT, UNSENT, fingerprint_bits, read_entry, record_custom_id
+from .records import (
+    FAILED,
+    RECORDED,
+    SEEN,
+    TRANSIENT,
+    UNSENT,
+    fingerprint_bits,
+    read_entry,
+    record_key,
+)
 
 __all__ = [
     "JsonlStore",
@@ -128,7 +137,7 @@ def _entry_value(result: Result) -> int:
     bits = UNSENT if unsent else fingerprint_bits(result.fingerprint)
     if failure is not None:
         bits |= FAILED | (TRANSIENT if failure == "transient" else 0)
-    return bits
+    return bits | RECORDED | SEEN
 
 
 class JsonlStore:
@@ -149,12 +158,13 @@ class JsonlStore:
         self.ledger: Ledger | None = None
         self._fd: int | None = None
         self._lock: OutputLock | None = None
-        self._finished = DigestMap()
+        self._table = DigestMap()  # shared with the ledger: id digest -> fingerprint | flags
         self._lines = 0  # readable result lines in the file (read back + written)
+        self._recorded = 0  # distinct custom_ids among them
         self._unreadable = 0
 
     def __repr__(self) -> str:
-        return f"JsonlStore({str(self.path)!r}, lines={self._lines}, ids={len(self._finished)})"
+        return f"JsonlStore({str(self.path)!r}, lines={self._lines}, ids={self._recorded})"
 
     def open(self) -> Ledger:
         check_output_path(self.path)
@@ -172,7 +182,7 @@ class JsonlStore:
             raise
         self._lock = lock
         self.ledger = Ledger(
-            self._finished,
+            self._table,
             retry_failed=self.retry_failed,
             keep_stale=self.keep_stale,
             remember_order=self.remember_order,
@@ -185,15 +195,17 @@ class JsonlStore:
             repair_tail(self.path)
             size = self.path.stat().st_size
             with open(self.path, "rb") as f:
-                self._finished = DigestMap(_estimate_lines(f, size))
+                # Room for the input's new ids too: growing a big table costs a rehash.
+                table = self._table = DigestMap(_estimate_lines(f, size))
                 for number, raw in enumerate(f, start=1):
                     entry = read_entry(raw)
                     if entry is None:
                         self._unreadable += 1
                         log.warning("%s:%d: unreadable output line ignored", self.path, number)
                         continue
-                    self._finished[entry[0]] = entry[1]
+                    table[entry[0]] = entry[1]
                     self._lines += 1
+            self._recorded = len(table)
         except OSError as err:
             raise OutputError(f"cannot read {self.path} to resume: {_os_message(err)}") from err
 
@@ -206,7 +218,9 @@ class JsonlStore:
         except OSError as err:
             raise OutputError(f"cannot write to {self.path}: {_os_message(err)}") from err
         self._lines += 1
-        self._finished[id_digest(result.custom_id)] = _entry_value(result)
+        old = self._table.swap(id_digest(result.custom_id), _entry_value(result))
+        if old is None or not old & RECORDED:
+            self._recorded += 1
 
     def close(self) -> None:
         if self._fd is not None:
@@ -224,7 +238,7 @@ class JsonlStore:
                 self._lock = None
 
     def _needs_compaction(self, ledger: Ledger) -> bool:
-        superseded = self._lines - len(self._finished)
+        superseded = self._lines - self._recorded
         stale = 0 if self.keep_stale else ledger.stale
         return superseded > 0 or stale > 0 or self._unreadable > 0
 
@@ -248,7 +262,7 @@ def _estimate_lines(f: BufferedReader, size: int) -> int:
     """Lines in a file of ``size`` bytes, from the length of its first lines (pre-sizing)."""
     head = f.peek(1 << 16)[: 1 << 16]
     lines = head.count(b"\n")
-    return int(size / (len(head) / lines) * 1.1) if lines else 0
+    return int(size / (len(head) / lines) * 1.25) if lines else 0
 
 
 def compact(path: Path, keep: Callable[[int], bool]) -> int:
@@ -260,17 +274,16 @@ def compact(path: Path, keep: Callable[[int], bool]) -> int:
     last = DigestMap()
     with open(path, "rb") as f:
         for number, raw in enumerate(f):
-            custom_id = record_custom_id(raw)
-            if custom_id is not None:
-                last[id_digest(custom_id)] = number
+            key = record_key(raw)
+            if key is not None:
+                last[key] = number
     tmp = path.with_name(f".{path.name}.surge-tmp")
     dropped = 0
     try:
         with open(path, "rb") as src, open(tmp, "wb") as dst:
             for number, raw in enumerate(src):
-                custom_id = record_custom_id(raw)
-                key = id_digest(custom_id) if custom_id is not None else 0
-                if key and last.get(key) == number and keep(key):
+                key = record_key(raw)
+                if key is not None and last.get(key) == number and keep(key):
                     dst.write(raw)
                 else:
                     dropped += 1
