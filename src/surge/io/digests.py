@@ -145,7 +145,14 @@ class DigestMap(DigestSet):
 
     def mark(self, key: int, flags: int) -> int | None:
         """OR ``flags`` into the value of ``key`` (0 if absent); return the previous value."""
-        i = self._slot(key)
+        keys = self._keys
+        mask = self._mask
+        i = key & mask
+        while True:  # _slot, inlined: this runs once per input line
+            k = keys[i]
+            if k == key or k == 0:
+                break
+            i = (i + 1) & mask
         values = self._values
         if self._keys[i] == key:
             old = values[i]

@@ -193,4 +193,3 @@ def _full_entry(raw: bytes) -> tuple[int, int] | None:
 def read_entry(raw: bytes) -> tuple[int, int] | None:
     """``(id digest, fingerprint bits | flags)`` of one output line; None if not a record."""
     return _fast_entry(raw) or _full_entry(raw)
-
