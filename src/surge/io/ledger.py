@@ -35,7 +35,7 @@ from .records import (
     TRANSIENT,
     UNSENT,
     fingerprint,
-    fingerprint_bits,
+    fingerprint_and_bits,
 )
 
 if TYPE_CHECKING:
@@ -139,10 +139,7 @@ class Ledger:
         return candidate, entry
 
     def _occurrence(self, base: str) -> tuple[str, int]:
-        """The next free occurrence of a content-derived id: ``base``, ``base-2``, ..."""
-        entry = self._claim(base)
-        if entry is not None:
-            return base, entry
+        """The next free occurrence of a content-derived id (``base`` is taken): ``base-2``..."""
         n = self._repeats.get(base, 1)
         while True:
             n += 1
@@ -158,11 +155,13 @@ class Ledger:
             # Never sent, so never skipped: it costs nothing to record it again.
             custom_id, _ = self._unique(item.custom_id or f"line-{item.line}")
             return self._remember(_line_error(custom_id, item.line, item.code, str(item)))
-        if item.content_id:
-            item.custom_id, recorded = self._occurrence(item.custom_id)
-        else:
-            claimed = self._claim(item.custom_id)
-            if claimed is None:
+        # This runs once per input line, skipped ones included (a million of them before
+        # the first request when a big run resumes): the common path calls little.
+        recorded = self._claim(item.custom_id)
+        if recorded is None:
+            if item.content_id:
+                item.custom_id, recorded = self._occurrence(item.custom_id)
+            else:
                 # The error line gets its own id: sharing the original's would make a
                 # resume believe the original finished (and each id stays unique).
                 dup_id, _ = self._unique(item.custom_id)
@@ -171,16 +170,15 @@ class Ledger:
                     "(an earlier line has it); not sent"
                 )
                 return self._remember(_line_error(dup_id, item.line, "invalid_input", message))
-            recorded = claimed
-        item.fingerprint = fingerprint(item.url, item.body)
+        item.fingerprint, bits = fingerprint_and_bits(item.url, item.body)
+        admission: Admission = item
         if recorded & RECORDED:
-            skip = self._decide(item, recorded)
-            if skip is not None:
-                self._remember(skip)
-                return skip
-        return self._remember(item)
+            admission = self._decide(item, recorded, bits) or item
+        if self.order is not None:
+            self.order.append(admission.custom_id)
+        return admission
 
-    def _decide(self, request: Request, recorded: int) -> Skip | None:
+    def _decide(self, request: Request, recorded: int, bits: int) -> Skip | None:
         """Skip when the recorded line answers this very request; None: send it."""
         failed = bool(recorded & FAILED)
         recorded_fp = recorded & FP_MASK
@@ -188,7 +186,7 @@ class Ledger:
             return None
         # 0: a line from an older surge or from the Batch API, which records no
         # fingerprint; the custom_id is all there is to go by.
-        if self.keep_stale or recorded_fp in (0, fingerprint_bits(request.fingerprint)):
+        if recorded_fp == bits or recorded_fp == 0 or self.keep_stale:
             transient = failed and bool(recorded & TRANSIENT)
             if transient and self._stats is not None:
                 self._stats.skipped_failed_transient += 1

@@ -38,6 +38,7 @@ __all__ = [
     "FailureKind",
     "failure_kind",
     "fingerprint",
+    "fingerprint_and_bits",
     "fingerprint_bits",
     "is_output_record",
     "read_entry",
@@ -73,8 +74,14 @@ _ENDINGS = {
 
 def fingerprint(url: str, body: Any) -> str:
     """What was sent, in 16 hex digits: endpoint and canonical body (sorted keys)."""
+    return fingerprint_and_bits(url, body)[0]
+
+
+def fingerprint_and_bits(url: str, body: Any) -> tuple[str, int]:
+    """:func:`fingerprint` and the same as :func:`fingerprint_bits` gives for it."""
     canonical = url.encode() + b"\n" + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(canonical, digest_size=8).hexdigest()
+    digest = hashlib.blake2b(canonical, digest_size=8).digest()
+    return digest.hex(), int.from_bytes(digest, "big") & FP_MASK
 
 
 def fingerprint_bits(hex_fp: object) -> int:
