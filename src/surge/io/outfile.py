@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import stat
@@ -24,6 +23,11 @@ import orjson
 
 from ..errors import OutputError
 from .records import is_output_record
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock; one writer is then on trust
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["OutputLock", "check_output_path", "check_own", "repair_tail"]
 
@@ -71,6 +75,8 @@ class OutputLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        if fcntl is None:  # pragma: no cover
+            return
         while True:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
