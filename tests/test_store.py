@@ -293,9 +293,11 @@ def texts(path: Path) -> dict[str, str | None]:
 def test_changed_requests_supersede_and_the_file_is_compacted(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     run_once(path, [request("a", "1"), request("b", "2")], "old")
+    path.chmod(0o600)
     run_once(path, [request("a", "1"), request("b", "changed")], "new")
     assert ids_in(path) == ["a", "b"]
     assert texts(path) == {"a": "old", "b": "new"}
+    assert path.stat().st_mode & 0o777 == 0o600  # rewritten, permissions kept
 
 
 def test_answers_to_removed_lines_are_dropped_unless_keep_stale(tmp_path: Path) -> None:

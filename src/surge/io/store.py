@@ -289,6 +289,7 @@ def compact(path: Path, keep: Callable[[int], bool]) -> int:
                     dropped += 1
             dst.flush()
             os.fsync(dst.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o7777)  # the user's permissions survive
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
