@@ -16,11 +16,12 @@ every result as it finishes and make the call resumable.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ._engine.attempt import Step
 from ._engine.engine import Engine, EngineSettings
 from ._http.transport import Transport
 from ._sync import run_sync
@@ -96,10 +97,12 @@ async def _run(
     stats: RunStats | None = None,
     transport: Transport | None = None,
     engine_hook: Any = None,
+    steps: Sequence[Step] = (),
 ) -> RunStats:
     engine = Engine(
         settings,
         transport=transport,
+        steps=steps,
         listeners=(on_event,) if on_event is not None else (),
         stats=stats,
     )
@@ -216,8 +219,12 @@ async def run_file(
     stats: RunStats | None = None,
     transport: Transport | None = None,
     engine_hook: Any = None,
+    steps: Sequence[Step] = (),
 ) -> RunStats:
-    """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``."""
+    """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``.
+
+    ``steps`` are extra attempt steps (a response cache, a budget), outermost first.
+    """
     settings = _settings(endpoint, limits, retry, timeout, options, None)
     builder = RequestBuilder(settings.options)
     return await _run(
@@ -228,4 +235,5 @@ async def run_file(
         stats=stats,
         transport=transport,
         engine_hook=engine_hook,
+        steps=steps,
     )

@@ -308,6 +308,8 @@ class Engine:
                 error=outcome.error,
                 attempts=number,
                 latency=latency,
+                cached=attempt.cached,
+                cost=attempt.cost,
                 fingerprint=request.fingerprint,
             )
 

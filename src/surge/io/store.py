@@ -133,8 +133,7 @@ class StreamStore:
 def _entry_value(result: Result) -> int:
     failure = result.failure
     # The same reading as records.read_entry gives the line once it is in the file.
-    unsent = result.fingerprint is None and failure is not None
-    bits = UNSENT if unsent else fingerprint_bits(result.fingerprint)
+    bits = UNSENT if result.line_error else fingerprint_bits(result.fingerprint)
     if failure is not None:
         bits |= FAILED | (TRANSIENT if failure == "transient" else 0)
     return bits | RECORDED | SEEN
