@@ -98,9 +98,9 @@ def test_a_file_size_limit_stops_the_run_cleanly_and_it_resumes(
         env=cli_env(),
         preexec_fn=lambda: _limit_file_size(20_000),
     )
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 3, proc.stderr  # the output could not be written
     assert f"cannot write to {out}: File too large" in proc.stderr
-    assert "Resume with:" in proc.stderr
+    assert "Resume once fixed with:" in proc.stderr
     assert "Traceback" not in proc.stderr
     written = {r["custom_id"] for r in read_output(out)}  # whole lines only
     assert 0 < len(written) < 200

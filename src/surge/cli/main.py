@@ -5,11 +5,12 @@
     surge demo                                               # no key needed
     surge sim --port 8000 --latency 0.5 --rpm 600            # the simulator, for testing
 
-Exit codes of ``surge run``: 0 every request succeeded; 1 some requests failed or some
-input lines were invalid (each is recorded in the output); 2 usage or configuration
-error, or the output cannot be used (in use by another run, not surge output, a write
-error: every result before it is kept); 130 interrupted (the output is valid and the
-printed command resumes it).
+Exit codes of ``surge run`` (``exits.py``): 0 every request succeeded; 1 some requests
+failed or some input lines were invalid (each is recorded in the output); 2 usage or
+configuration error, an endpoint that refuses every request (wrong URL, key, model), or an
+output surge may not write (in use by another run, not surge output, a device or /proc
+file); 3 the output could not be written (every result before is kept); 130 interrupted
+(the output is valid and the printed command resumes it).
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ import click
 
 from .. import _constants as C
 from ..errors import ConfigError, SurgeError
+from .exits import ExitCode
 from .options import progress_options
 
 __all__ = ["cli", "main"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Subcommands that live in other modules are imported only when used, so `surge run`
 # starts fast and never loads the simulator or the demo.
@@ -157,6 +157,12 @@ def _resume_command() -> str:
     help="Keep the output's answers to requests that changed (or left the input) instead "
     "of sending them again (or dropping them).",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Send the first request once, report whether the endpoint works, and exit "
+    "(nothing is written to OUTPUT).",
+)
 @click.option("--base-url", envvar="OPENAI_BASE_URL", help="API base URL [env: OPENAI_BASE_URL].")
 @click.option("--api-key", envvar="OPENAI_API_KEY", help="API key [env: OPENAI_API_KEY].")
 @click.option(
@@ -197,6 +203,7 @@ def run_command(
     ordered: bool,
     retry_failed: bool,
     keep_stale: bool,
+    check: bool,
     base_url: str | None,
     api_key: str | None,
     max_cost: float | None,
@@ -215,7 +222,7 @@ def run_command(
     """
     from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
     from ..io.formats import parse_param
-    from .runner import RunRequest, execute_run
+    from .runner import RunRequest, check_run, execute_run
 
     _configure_logging(verbose)
     try:
@@ -244,6 +251,8 @@ def run_command(
         )
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
+    if check:
+        sys.exit(check_run(request, run=run_async))
     code = execute_run(request, resume_command=_resume_command(), run=run_async)
     sys.exit(code)
 
@@ -268,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="surge", standalone_mode=True)
     except SurgeError as err:
         click.echo(f"surge: error: {err}", err=True)
-        sys.exit(EXIT_USAGE)
+        sys.exit(ExitCode.USAGE)
 
 
 if __name__ == "__main__":  # pragma: no cover

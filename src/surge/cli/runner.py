@@ -6,13 +6,16 @@
 Signals: the first SIGINT/SIGTERM stops launching requests and lets in-flight ones finish
 for a short grace period; a second SIGINT exits at once. Either way every finished result
 is already in the output (each is written whole as it completes), and the command that
-resumes the run is printed.
+resumes the run is printed. A run that cannot go on (the output cannot be written, the
+endpoint refuses every request) stops with one message and the resume command; the exit
+codes are in ``exits.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import stat
@@ -22,17 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._engine.engine import Engine
-from ..api import run_file
+from .._engine.engine import Engine, EngineSettings
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from ..errors import ConfigError, OutputError, SurgeError
+from ..errors import ConfigError, OutputError, OutputRefusedError, SurgeError
 from ..events import RunStats
-from ..io.source import InputFormat, count_lines
+from ..io.formats import RequestBuilder
+from ..io.source import InputFormat, count_lines, read_lines
+from ..io.store import open_store
+from ..models import Request
+from .exits import ExitCode
 from .spending import RunExtras
 
-__all__ = ["RunRequest", "execute_run"]
+__all__ = ["RunRequest", "check_run", "execute_run"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,16 @@ class RunRequest:
     max_cost: float | None = None  # USD: never start a request that could go over
     cache_path: str | None = None  # SQLite response cache
     prices_path: str | None = None  # JSON prices overriding genai-prices
+
+    @property
+    def settings(self) -> EngineSettings:
+        return EngineSettings(
+            endpoint=self.endpoint,
+            limits=self.limits,
+            retry=self.retry,
+            timeout=self.timeout,
+            options=self.options,
+        )
 
     def __post_init__(self) -> None:
         if self.input_path != "-":
@@ -88,9 +104,9 @@ def _is_regular(path: str) -> bool:
 
 def _exit_code(stats: RunStats, interrupted: bool) -> int:
     if interrupted:
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     ok = stats.failed == 0 and stats.invalid == 0 and stats.skipped_failed == 0
-    return EXIT_OK if ok else EXIT_FAILED
+    return ExitCode.OK if ok else ExitCode.FAILED
 
 
 async def _count_total(path: str, stats: RunStats) -> None:
@@ -107,23 +123,22 @@ async def _run(
     await extras.prepare()
     await extras.check_prices(request.input_path, request.options, request.input_format)
 
-    def hook(engine: Engine) -> None:
-        state["engine"] = engine
+    settings = request.settings
+    engine = state["engine"] = Engine(
+        settings, stats=stats, steps=extras.steps, listeners=(extras.meter,)
+    )
 
     def on_signal(signum: int) -> None:
-        engine: Engine | None = state.get("engine")
         if state.get("interrupted"):
             # Second signal: leave now. Every finished line is already on disk, but for
             # results held back for --ordered, which are written first (they are paid for).
-            if engine is not None:
-                engine.flush_pending()
+            engine.flush_pending()
             _say(f"\nsurge: stopped. Resume with:\n  {state['resume']}")
-            os._exit(EXIT_INTERRUPTED)
+            os._exit(ExitCode.INTERRUPTED)
         state["interrupted"] = True
         name = signal.Signals(signum).name
         _say(f"\nsurge: {name}: finishing requests in flight (again to quit now)...")
-        if engine is not None:
-            engine.request_stop()
+        engine.request_stop()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         # Not available off the main thread or on Windows: Ctrl-C then raises instead.
@@ -131,20 +146,17 @@ async def _run(
             loop.add_signal_handler(signum, on_signal, signum)
     counter = asyncio.create_task(_count_total(request.input_path, stats))
     try:
-        return await run_file(
+        source = read_lines(
             request.input_path,
-            request.output,
-            endpoint=request.endpoint,
-            limits=request.limits,
-            retry=request.retry,
-            timeout=request.timeout,
-            options=request.options,
+            RequestBuilder(settings.options),
             input_format=request.input_format,
-            stats=stats,
-            engine_hook=hook,
-            steps=extras.steps,
-            on_event=extras.meter,
         )
+        store = open_store(
+            request.output,
+            retry_failed=settings.options.retry_failed,
+            keep_stale=settings.options.keep_stale,
+        )
+        return await engine.run(source, store)
     finally:
         counter.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -155,7 +167,7 @@ async def _run(
 def _quit_on_signal(resume: str) -> None:
     def quit_now(signum: int, frame: object) -> None:
         _say(f"\nsurge: stopped. Resume with:\n  {resume}")
-        os._exit(EXIT_INTERRUPTED)
+        os._exit(ExitCode.INTERRUPTED)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError):  # not the main thread: nothing to do
@@ -222,7 +234,7 @@ def execute_run(
         )
     except ConfigError as err:
         _say(f"surge: error: {err}")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     display = ProgressDisplay(
         stats,
         mode=request.progress_mode,  # type: ignore[arg-type]
@@ -235,24 +247,31 @@ def execute_run(
     display.start()
     try:
         run(_run(request, stats, state, extras))
-    except ConfigError as err:
+    except OutputRefusedError as err:  # nothing was touched: another -o, or wait
         display.stop()
         _say(f"surge: error: {err}")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except OutputError as err:
         display.stop()
-        _say(f"surge: error: {err}")
-        if stats.done and request.output != "-":
-            _say(f"surge: every result before the error is kept. Resume with:\n  {resume_command}")
-        return EXIT_USAGE
-    except SurgeError as err:
+        _say(f"surge: error: {err}\nThe run stopped. Resume once fixed with:\n  {resume_command}")
+        return ExitCode.OUTPUT
+    except SurgeError as err:  # ConfigError: options, or an endpoint refusing every request
         display.stop()
-        _say(f"surge: error: {err}")
-        return EXIT_USAGE
+        started = " Resume once fixed with:\n  " + resume_command if stats.attempts else ""
+        _say(f"surge: error: {err}{started}")
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         display.stop()
         _say(f"\nsurge: interrupted. Resume with:\n  {resume_command}")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
+    except Exception as err:  # a bug: still one message and the resume command
+        display.stop()
+        log.debug("internal error", exc_info=True)
+        _say(
+            f"surge: internal error: {type(err).__name__}: {err} (a bug; -vv shows details)."
+            f"\nThe run stopped. Resume with:\n  {resume_command}"
+        )
+        return ExitCode.OUTPUT
     finally:
         extras.close()
     interrupted = bool(state.get("interrupted"))
@@ -269,13 +288,52 @@ def execute_run(
             _say(f"  {extras.meter.describe()}")
     if extras.stopped_by_budget and not interrupted:
         _say(extras.budget_message(resume_command))
-        return EXIT_FAILED
+        return ExitCode.FAILED
     if interrupted:
         _say(f"surge: interrupted. Resume with:\n  {resume_command}")
         # Leave now, as a second signal would make us: everything is written, and the
         # interpreter's teardown is a window where that signal would kill us (exit -2).
         sys.stdout.flush()
-        os._exit(EXIT_INTERRUPTED)
+        os._exit(ExitCode.INTERRUPTED)
     elif stats.failed or stats.invalid or stats.skipped_failed:
         _say(_failure_advice(stats, request.output, resume_command))
     return _exit_code(stats, interrupted)
+
+
+async def _first_request(request: RunRequest) -> Request | None:
+    builder = RequestBuilder(request.options)
+    source = read_lines(request.input_path, builder, input_format=request.input_format)
+    try:
+        async for item in source:
+            if isinstance(item, Request):
+                return item
+    finally:
+        await source.aclose()  # type: ignore[attr-defined]
+    return None
+
+
+def check_run(request: RunRequest, *, run: Callable[[Coroutine[Any, Any, Any]], Any]) -> int:
+    """``surge run --check``: send the input's first request once, say how it went."""
+    from .check import CheckReport, check_endpoint
+
+    async def probe() -> CheckReport | None:
+        first = await _first_request(request)
+        if first is None:
+            return None
+        return await check_endpoint(request.endpoint, first)
+
+    try:
+        report = run(probe())
+    except SurgeError as err:
+        _say(f"surge: error: {err}")
+        return ExitCode.USAGE
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    if report is None:
+        _say(f"surge: error: {request.input_path} holds no valid request to check with")
+        return ExitCode.USAGE
+    if not report.ok:
+        _say(f"surge: check failed: {report.message}")
+        return ExitCode.USAGE
+    _say(f"surge: check passed: {report.message}")
+    return ExitCode.OK

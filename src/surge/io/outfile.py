@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 import orjson
 
-from ..errors import OutputError
+from ..errors import OutputError, OutputRefusedError
 from .records import is_output_record
 
 try:
@@ -45,20 +45,22 @@ def check_output_path(path: Path) -> None:
     except FileNotFoundError:
         parent = path.parent
         if not parent.is_dir():
-            raise OutputError(f"cannot create {path}: directory {parent} does not exist") from None
+            raise OutputRefusedError(
+                f"cannot create {path}: directory {parent} does not exist"
+            ) from None
         st = None
     except OSError as err:
-        raise OutputError(f"cannot use {path} as output: {err.strerror}") from err
+        raise OutputRefusedError(f"cannot use {path} as output: {err.strerror}") from err
     if st is not None and stat.S_ISDIR(st.st_mode):
-        raise OutputError(f"{path} is a directory; -o needs a file name")
+        raise OutputRefusedError(f"{path} is a directory; -o needs a file name")
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise OutputError(
+        raise OutputRefusedError(
             f"{path} is not a regular file (a device, FIFO or socket): surge appends to a "
             "file it can read back; use -o - to stream results to stdout"
         )
     resolved = str(path.resolve())
     if any(resolved == d or resolved.startswith(d + "/") for d in _KERNEL_DIRS):
-        raise OutputError(f"{path} is a kernel file ({resolved}), not a place for results")
+        raise OutputRefusedError(f"{path} is a kernel file ({resolved}), not a place for results")
 
 
 class OutputLock:
@@ -90,7 +92,7 @@ class OutputLock:
                 if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                     raise OutputError(f"cannot lock {self.output}: {err.strerror}") from err
                 by = f" by process {holder}" if holder else ""
-                raise OutputError(
+                raise OutputRefusedError(
                     f"{self.output} is in use{by} (another surge run writes it); "
                     "wait for it to finish, or choose another -o"
                 ) from None
@@ -139,7 +141,7 @@ def check_own(path: Path) -> None:
         return
     if not complete and first.startswith(_SURGE_PREFIX):
         return  # the first result line was being written when the run died
-    raise OutputError(
+    raise OutputRefusedError(
         f"{path} exists and does not hold surge or Batch API output (its first line is not "
         "a result record); refusing to write to it. Choose another -o"
     )
