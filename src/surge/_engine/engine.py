@@ -275,7 +275,7 @@ class Engine:
             if isinstance(item, Request):
                 problem = request_problem(item)
                 if problem is not None:
-                    item = InputError(problem, line=item.line, custom_id=item.custom_id)
+                    item = InputError(problem, line=item.line)
             work = ledger.admit(item)
             if isinstance(work, Skip):
                 self.stats.skipped += 1
