@@ -95,6 +95,7 @@ class Result:
     line_error: bool = False  # the input line itself was invalid (never sent)
     cached: bool = False  # answered from the response cache (nothing sent, nothing paid)
     cost: float | None = None  # USD billed for this request (every attempt), when priced
+    notes: dict[str, Any] | None = None  # what attempt steps recorded (e.g. service_tier)
     fingerprint: str | None = None  # of the request this answers (None: never sent)
     id: str = field(default_factory=lambda: "batch_req_" + os.urandom(12).hex())
 
@@ -192,8 +193,12 @@ class Result:
             meta["cache"] = "hit"
         if self.cost is not None:
             meta["cost_usd"] = round(self.cost, 8)
+        if self.notes:
+            meta.update(self.notes)
         # Last, and in this order: resume reads them from the end of the line without
         # parsing it (surge.io.records). null marks an invalid line (nothing was sent).
+        meta.pop("fingerprint", None)
+        meta.pop("failure", None)
         if self.fingerprint is not None or self.line_error:
             meta["fingerprint"] = self.fingerprint
         failure = self.failure

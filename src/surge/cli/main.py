@@ -136,6 +136,17 @@ def _resume_command() -> str:
 @click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute.")
 @click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute.")
 @click.option(
+    "--service-tier",
+    type=click.Choice(["auto", "default", "flex", "priority"]),
+    help="service_tier of every request that names none (flex: half price, may be refused).",
+)
+@click.option(
+    "--flex-fallback",
+    metavar="N|DURATION",
+    help="Send a flex request at the default tier after N 'resource_unavailable' answers "
+    "or a deadline since its first attempt (3, 10m, or 3,10m).",
+)
+@click.option(
     "--max-retries",
     type=click.IntRange(min=0),
     default=C.DEFAULT_MAX_RETRIES,
@@ -198,6 +209,8 @@ def run_command(
     concurrency: int,
     rpm: float | None,
     tpm: float | None,
+    service_tier: str | None,
+    flex_fallback: str | None,
     max_retries: int,
     timeout: float,
     ordered: bool,
@@ -220,7 +233,7 @@ def run_command(
     optional "id"), or plain text with one prompt per line; "-" reads stdin. Killed or
     interrupted, the same command resumes where it stopped.
     """
-    from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
+    from ..config import Endpoint, FlexFallback, Limits, RetryPolicy, RunOptions, Timeout
     from ..io.formats import parse_param
     from .runner import RunRequest, check_run, execute_run
 
@@ -241,6 +254,8 @@ def run_command(
                 ordered=ordered,
                 retry_failed=retry_failed,
                 keep_stale=keep_stale,
+                service_tier=service_tier,
+                flex_fallback=FlexFallback.parse(flex_fallback) if flex_fallback else None,
             ),
             input_format=input_format,  # type: ignore[arg-type]
             progress_mode="none" if quiet else progress_mode,
