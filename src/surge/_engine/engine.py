@@ -185,6 +185,7 @@ class Engine:
     ) -> RunStats:
         """Process every item of ``source``; return the run's statistics."""
         ledger = store.open()
+        ledger.attach(self.stats)
         self.gate.warm()
 
         def deliver(result: Result) -> None:
@@ -304,6 +305,8 @@ class Engine:
             await reorder.wait_for_room(index - 1)
             await queue.put(job)
             self._open += 1  # counted once queued: a stop may cancel the put above
+        else:
+            ledger.end_of_input()  # read to the end: the store may drop stale answers
         self._fed_all = True
         if self._open == 0:
             self._wake.set()
@@ -397,6 +400,7 @@ class Engine:
             cost=attempt.cost,
             parsed=attempt.parsed,
             notes=attempt.notes or None,
+            fingerprint=request.fingerprint,
         )
 
 
