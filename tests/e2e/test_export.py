@@ -55,13 +55,22 @@ def test_export_mixed_results(sim, tmp_path: Path) -> None:
         write_jsonl(tmp_path / "in.jsonl", lines), "-o", results, *sim_args(sim), "--ordered"
     )
     assert proc.returncode == 1, proc.stderr  # the 400
-    # Structured results, appended to the same file (a second run, with --schema).
+    # Structured results, appended to the same file (a second run, with --schema; without
+    # --keep-stale its compaction would drop the answers to the first run's input).
     structured = tmp_path / "structured.jsonl"
     schema = tmp_path / "schema.json"
     schema.write_bytes(orjson.dumps(SCHEMA))
     write_jsonl(structured, [{"id": "s1", "prompt": "label me"}])
     proc = run_cli(
-        structured, "-o", results, *sim_args(sim), "--schema", schema, "--api", "responses"
+        structured,
+        "-o",
+        results,
+        *sim_args(sim),
+        "--schema",
+        schema,
+        "--api",
+        "responses",
+        "--keep-stale",
     )
     assert proc.returncode == 0, proc.stderr
 
