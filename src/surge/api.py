@@ -23,6 +23,9 @@ from typing import Any
 
 from ._engine.engine import Engine, EngineSettings
 from ._http.transport import Transport
+from ._limits.gate import Gate
+from ._limits.remote import shared_gate
+from ._limits.shared_gate import SharedGate
 from ._sync import run_sync
 from .config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
 from .errors import InputError
@@ -35,6 +38,8 @@ from .models import Request, Result
 __all__ = ["amap", "as_completed", "map", "run_file"]
 
 Items = Iterable[Any] | AsyncIterable[Any]
+#: ``limiter=``: a shared limiter's address (``"redis://host:6379/0"``) or a Gate object.
+Limiter = str | Gate | None
 
 
 def _settings(
@@ -75,16 +80,36 @@ async def _run(
     stats: RunStats | None = None,
     transport: Transport | None = None,
     engine_hook: Any = None,
+    limiter: Limiter = None,
 ) -> RunStats:
+    gate: Gate | None
+    if isinstance(limiter, str):
+        gate = shared_gate(limiter, settings.limits, settings.endpoint)
+        await gate.open()
+    else:
+        gate = limiter  # unreachable at the start: fail before anything is sent
     engine = Engine(
         settings,
         transport=transport,
+        gate=gate,
         listeners=(on_event,) if on_event is not None else (),
         stats=stats,
     )
     if engine_hook is not None:
         engine_hook(engine)
-    return await engine.run(source, store, on_result=on_result)
+    # A shared limiter that becomes unreachable stops launching; the run then drains and
+    # the failure is raised once every request in flight is recorded.
+    unsubscribe = gate.on_failure(engine.request_stop) if isinstance(gate, SharedGate) else None
+    try:
+        stats = await engine.run(source, store, on_result=on_result)
+    finally:
+        if unsubscribe is not None:
+            unsubscribe()
+        if isinstance(limiter, str) and isinstance(gate, SharedGate):
+            await gate.aclose()
+    if isinstance(gate, SharedGate):
+        gate.raise_if_failed()
+    return stats
 
 
 async def amap(
@@ -100,11 +125,13 @@ async def amap(
     on_event: Listener | None = None,
     stats: RunStats | None = None,
     transport: Transport | None = None,
+    limiter: Limiter = None,
 ) -> list[Result]:
     """Run every request; return one :class:`Result` per request, in input order.
 
     With ``output``, requests already finished in that file are not sent again and are
-    returned from the file.
+    returned from the file. ``limiter="redis://host:6379/0"`` shares the rate limits with
+    every other process pointed at the same Redis.
     """
     settings = _settings(endpoint, limits, retry, timeout, options, model)
     store = _store(output, settings.options)
@@ -122,6 +149,7 @@ async def amap(
         on_event=on_event,
         stats=stats,
         transport=transport,
+        limiter=limiter,
     )
     if output is not None and Path(output).exists():
         # Results finished by an earlier run come back from the file.
@@ -149,6 +177,7 @@ async def as_completed(
     on_event: Listener | None = None,
     stats: RunStats | None = None,
     transport: Transport | None = None,
+    limiter: Limiter = None,
 ) -> AsyncIterator[Result]:
     """Yield each :class:`Result` as soon as it is finished (completion order)."""
     settings = _settings(endpoint, limits, retry, timeout, options, model)
@@ -165,6 +194,7 @@ async def as_completed(
             on_event=on_event,
             stats=stats,
             transport=transport,
+            limiter=limiter,
         )
     )
     task.add_done_callback(lambda _: queue.put_nowait(None))
@@ -195,6 +225,7 @@ async def run_file(
     stats: RunStats | None = None,
     transport: Transport | None = None,
     engine_hook: Any = None,
+    limiter: Limiter = None,
 ) -> RunStats:
     """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``."""
     settings = _settings(endpoint, limits, retry, timeout, options, None)
@@ -207,4 +238,5 @@ async def run_file(
         stats=stats,
         transport=transport,
         engine_hook=engine_hook,
+        limiter=limiter,
     )

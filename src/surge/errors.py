@@ -12,6 +12,7 @@ Tree::
     ├── InputError             one input line is unusable (line number + reason);
     │                          recorded as that line's result, never stops the run
     ├── OutputError            the output file cannot be read back or written
+    ├── LimiterError           the shared rate limiter (--limiter) cannot be reached
     └── RequestError           one request ended without a usable answer
         ├── APIStatusError     the server answered with a non-2xx status
         │   └── RateLimitError     ... with 429
@@ -30,6 +31,7 @@ __all__ = [
     "APITimeoutError",
     "ConfigError",
     "InputError",
+    "LimiterError",
     "OutputError",
     "RateLimitError",
     "RequestError",
@@ -47,6 +49,14 @@ class ConfigError(SurgeError, ValueError):
 
 class OutputError(SurgeError):
     """The output file cannot be read back (for resume) or written."""
+
+
+class LimiterError(SurgeError):
+    """The shared rate limiter (``--limiter redis://...``) cannot be reached.
+
+    Raised before anything is sent when it is unreachable at the start; raised after the
+    requests in flight have finished when it becomes unreachable during a run.
+    """
 
 
 class InputError(SurgeError):

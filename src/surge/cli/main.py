@@ -144,6 +144,24 @@ def _resume_command() -> str:
     show_default=True,
     help="Seconds one attempt may take, end to end.",
 )
+@click.option(
+    "--limiter",
+    metavar="URL",
+    envvar="SURGE_LIMITER",
+    help="Share the rate limits with other runs: redis://HOST:PORT/DB [env: SURGE_LIMITER].",
+)
+@click.option(
+    "--limiter-fallback",
+    is_flag=True,
+    help="If the shared limiter becomes unreachable, go on with local limits (a warning).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes sharing the input, one limit and one output.",
+)
 @click.option("--ordered", is_flag=True, help="Write results in input order.")
 @click.option("--retry-failed", is_flag=True, help="Also re-send requests that ended in error.")
 @click.option("--base-url", envvar="OPENAI_BASE_URL", help="API base URL [env: OPENAI_BASE_URL].")
@@ -163,6 +181,9 @@ def run_command(
     tpm: float | None,
     max_retries: int,
     timeout: float,
+    limiter: str | None,
+    limiter_fallback: bool,
+    workers: int,
     ordered: bool,
     retry_failed: bool,
     base_url: str | None,
@@ -201,6 +222,9 @@ def run_command(
             input_format=input_format,  # type: ignore[arg-type]
             progress_mode="none" if quiet else progress_mode,
             summary=not quiet,
+            limiter=limiter,
+            limiter_fallback=limiter_fallback,
+            workers=workers,
         )
     except ConfigError as err:
         raise click.UsageError(str(err)) from None

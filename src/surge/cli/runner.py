@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .._engine.engine import Engine
+from .._limits.remote import split_fallback
 from ..api import run_file
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from ..errors import ConfigError, SurgeError
+from ..errors import ConfigError, LimiterError, SurgeError
 from ..events import RunStats
 from ..io.source import InputFormat, count_lines
 
@@ -45,6 +46,9 @@ class RunRequest:
     input_format: InputFormat = "auto"
     progress_mode: str = "auto"
     summary: bool = True
+    limiter: str | None = None  # a shared limiter's address (redis://...)
+    limiter_fallback: bool = False
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.input_path != "-" and not Path(self.input_path).is_file():
@@ -55,6 +59,21 @@ class RunRequest:
         ):
             raise ConfigError("input and output must be different files")
         self.endpoint.resolved_base_url()  # a malformed URL is a usage error, found now
+        if self.limiter is not None:
+            split_fallback(self.limiter)  # a malformed address too
+        if self.workers > 1:
+            if self.input_path == "-":
+                raise ConfigError("--workers needs an input file (not stdin)")
+            if self.options.ordered:
+                raise ConfigError("--workers cannot write results in input order (--ordered)")
+
+    @property
+    def limiter_url(self) -> str | None:
+        """The shared limiter's address with the fallback choice in it."""
+        if self.limiter is None or not self.limiter_fallback:
+            return self.limiter
+        joiner = "&" if "?" in self.limiter else "?"
+        return f"{self.limiter}{joiner}fallback=local"
 
 
 def _exit_code(stats: RunStats, interrupted: bool) -> int:
@@ -109,6 +128,7 @@ async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> R
             input_format=request.input_format,
             stats=stats,
             engine_hook=hook,
+            limiter=request.limiter_url,
         )
     finally:
         counter.cancel()
@@ -130,6 +150,10 @@ def execute_run(
     """Run to completion (or interruption); print progress and summary; return exit code."""
     from .progress import ProgressDisplay
 
+    if request.workers > 1:
+        from .workers import run_workers
+
+        return run_workers(request, resume_command=resume_command)
     stats = RunStats()
     state: dict[str, Any] = {"resume": resume_command}
     display = ProgressDisplay(stats, mode=request.progress_mode)  # type: ignore[arg-type]
@@ -139,6 +163,12 @@ def execute_run(
     except ConfigError as err:
         display.stop()
         _say(f"surge: error: {err}")
+        return EXIT_USAGE
+    except LimiterError as err:
+        display.stop()
+        _say(f"surge: error: {err}")
+        if stats.attempts:
+            _say(f"surge: the output is valid; resume with:\n  {resume_command}")
         return EXIT_USAGE
     except SurgeError as err:
         display.stop()

@@ -1,0 +1,162 @@
+"""The Redis limiter against a real redis-server: the scripts, and gates sharing them.
+
+The scripts run on Redis's clock, so waits are compared with a tolerance of a few
+milliseconds (the time between two calls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from surge._limits.redis_gate import RedisBackend
+from surge._limits.remote import shared_gate
+from surge._limits.shared_gate import SharedGate
+from surge.config import Endpoint, Limits
+from surge.errors import LimiterError
+from surge.models import Request
+
+from .conftest import RedisServer
+
+KEY = "surge:test:gpt-4o-mini"
+TOL = 0.02
+
+
+def request(custom_id: str = "r1") -> Request:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
+    return Request(custom_id=custom_id, body=body)
+
+
+def gate(redis_server: RedisServer, limits: Limits, **kw: Any) -> SharedGate:
+    endpoint = Endpoint(base_url="http://127.0.0.1:9/v1", api_key="sk-secret-key")
+    return shared_gate(redis_server.url, limits, endpoint, **kw)
+
+
+async def test_scripts_space_reserve_refund_pause_and_learn(redis_server: RedisServer) -> None:
+    backend = RedisBackend.from_url(redis_server.url)
+    await backend.open()
+    try:
+        waits = []
+        for _ in range(4):
+            g = await backend.reserve(KEY, tokens=0, rpm=600, tpm=None, horizon=0.25)
+            if not g.granted:
+                break
+            waits.append(g.wait)
+        # 600/min at 99% headroom: one every 0.101 s; the 4th is beyond the horizon.
+        assert waits == pytest.approx([0.0, 0.101, 0.202], abs=TOL)
+        refused = await backend.reserve(KEY, tokens=0, rpm=600, tpm=None, horizon=0.25)
+        assert not refused.granted
+        assert refused.wait == pytest.approx(0.303 - 0.25, abs=TOL)
+        await backend.refund(KEY, requests=2, tokens=0, rpm=600, tpm=None)
+        g = await backend.reserve(KEY, tokens=0, rpm=600, tpm=None, horizon=0.25)
+        assert g.granted and g.wait == pytest.approx(0.101, abs=TOL)
+
+        await backend.pause(KEY, 1.5)
+        paused = await backend.reserve(KEY, tokens=0, rpm=600, tpm=None, horizon=0.1)
+        assert not paused.granted
+        assert paused.paused == pytest.approx(1.5, abs=TOL)
+        assert paused.wait == pytest.approx(1.4, abs=TOL)
+
+        await backend.learn("surge:test:other", rpm=120, tpm=30000)
+        learned = await backend.reserve("surge:test:other", tokens=5, rpm=None, tpm=None, horizon=1)
+        assert (learned.rpm, learned.tpm) == (120, 30000)
+        nxt = await backend.reserve("surge:test:other", tokens=5, rpm=None, tpm=None, horizon=1)
+        assert nxt.wait == pytest.approx(60 / 120 / 0.99, abs=TOL)  # the learned limit governs
+    finally:
+        await backend.close()
+
+
+async def test_settling_with_real_usage_refunds_the_estimate(redis_server: RedisServer) -> None:
+    g = gate(redis_server, Limits(tpm=6000))  # 100 tokens/s (at 99%)
+    await g.open()
+    try:
+        lease = await g.acquire(request(), request().body)
+        assert lease.tokens > 200  # prompt + the default expected output (256)
+        usage = {"usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+        g.complete(lease, status=200, headers={}, body=usage)
+        await asyncio.gather(*g._tasks)
+        backend = RedisBackend.from_url(redis_server.url)
+        grant = await backend.reserve(lease.key, tokens=1, rpm=None, tpm=6000, horizon=10)
+        await backend.close()
+        # Only the 15 charged tokens are spent: the next slot is <= 0.15 s out (minus the
+        # time since the first reservation), not ~2.7 s.
+        assert 0.05 < grant.wait <= 15 / (6000 * 0.99 / 60) + 0.001
+    finally:
+        await g.aclose()
+
+
+async def test_a_429_pauses_every_process_sharing_the_key(redis_server: RedisServer) -> None:
+    a = gate(redis_server, Limits(rpm=6000))
+    b = gate(redis_server, Limits(rpm=6000))  # another process: its own client and queue
+    await a.open()
+    await b.open()
+    try:
+        lease = await a.acquire(request(), request().body)
+        a.complete(lease, status=429, headers={}, body=None, pause=0.6)
+        await asyncio.gather(*a._tasks)
+        started = time.monotonic()
+        await b.acquire(request("r2"), request("r2").body)
+        assert time.monotonic() - started == pytest.approx(0.6, abs=0.05)
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_learned_limits_reach_every_gate(redis_server: RedisServer) -> None:
+    a = gate(redis_server, Limits())  # nothing configured: the server's word governs
+    b = gate(redis_server, Limits())
+    await a.open()
+    await b.open()
+    try:
+        lease = await a.acquire(request(), request().body)
+        headers = {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "59"}
+        a.complete(lease, status=200, headers=headers, body={"choices": []})
+        await asyncio.gather(*a._tasks)
+        await asyncio.sleep(0.3)  # b's idle sync interval
+        await b.acquire(request("r2"), request("r2").body)  # learns 60/min from Redis
+        started = time.monotonic()
+        await b.acquire(request("r3"), request("r3").body)
+        assert time.monotonic() - started == pytest.approx(60 / 60 / 0.99, abs=0.05)
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_key_names_hold_no_secret(redis_server: RedisServer) -> None:
+    g = gate(redis_server, Limits(rpm=600))
+    await g.open()
+    lease = await g.acquire(request(), request().body)
+    await g.aclose()
+    assert "secret" not in lease.key and "127.0.0.1:9" not in lease.key
+    assert lease.key.endswith(":gpt-4o-mini")
+
+
+async def test_unreachable_at_start_is_a_clear_error(redis_server: RedisServer) -> None:
+    redis_server.stop()
+    g = gate(redis_server, Limits(rpm=600))
+    with pytest.raises(LimiterError, match="cannot reach the shared limiter redis://127.0.0.1"):
+        await g.open()
+    await g.aclose()
+
+
+async def test_lost_mid_run_stops_or_falls_back(redis_server: RedisServer) -> None:
+    stopped = []
+    g = gate(redis_server, Limits(rpm=6000))
+    g.on_failure(lambda: stopped.append(True))
+    fb = gate(redis_server, Limits(rpm=6000), fallback=True)
+    await g.open()
+    await fb.open()
+    await g.acquire(request(), request().body)
+    redis_server.stop()
+    lease = await g.acquire(request("r2"), request("r2").body)
+    assert stopped == [True] and lease.tokens == 0
+    with pytest.raises(LimiterError, match="became unreachable"):
+        g.raise_if_failed()
+    lease = await fb.acquire(request("r3"), request("r3").body)  # warns, goes on locally
+    fb.complete(lease, status=200, headers={}, body={"choices": []})
+    assert fb.failure is None and "local fallback" in repr(fb)
+    await g.aclose()
+    await fb.aclose()
