@@ -1,1 +1,179 @@
-"""placeholder"""
+"""``surge run --workers N``: N processes, disjoint shares of the input, one limit, one output.
+
+    surge run big.jsonl -o results.jsonl --workers 4 --rpm 30000
+
+The parent process:
+
+1. opens the output (it stays its only writer for the whole run) and merges the part
+   files a killed earlier run left behind, so each custom_id is in the output once;
+2. serves the shared limiter on a Unix socket (or passes ``--limiter redis://...`` on);
+3. starts N workers (``surge.cli.worker``): each reads the whole input, keeps its share
+   (by custom_id hash), skips what the output holds, and writes its own part file;
+4. merges the parts into the output when they finish (or are interrupted), deletes them,
+   and prints a summary.
+
+Killed at any moment (even ``kill -9`` of the whole group), the same command resumes:
+nothing in the output or in a part file is sent again, and every custom_id ends up once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .._limits.budget_server import BudgetServer
+from ..errors import SurgeError
+from ..io.parts import merge_parts, part_path
+from ..io.store import JsonlStore, read_results
+from .runner import RunRequest
+from .worker import ENV, WorkerConfig
+
+__all__ = ["parts_dir_for", "run_workers"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def parts_dir_for(output: str | Path) -> Path:
+    path = Path(output)
+    return path.with_name(path.name + ".parts")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _configs(request: RunRequest, limiter: str, parts_dir: Path) -> list[WorkerConfig]:
+    return [
+        WorkerConfig(
+            index=i,
+            count=request.workers,
+            input_path=request.input_path,
+            output=request.output,
+            part=str(part_path(parts_dir, i)),
+            endpoint=request.endpoint,
+            limits=request.limits,
+            retry=request.retry,
+            timeout=request.timeout,
+            options=request.options,
+            input_format=request.input_format,
+            limiter=limiter,
+        )
+        for i in range(request.workers)
+    ]
+
+
+async def _supervise(configs: list[WorkerConfig], state: dict[str, bool]) -> list[int]:
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from surge.cli.worker import main; main()",
+            env={**env, ENV: config.encode()},
+        )
+        for config in configs
+    ]
+    loop = asyncio.get_running_loop()
+
+    def forward(signum: int) -> None:
+        # Ctrl-C reaches the whole process group (workers included); a signal sent to the
+        # parent alone is passed on, so that either way each worker sees it once.
+        state["interrupted"] = True
+        if signum == signal.SIGTERM:
+            for proc in procs:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, forward, signum)
+    try:
+        return list(await asyncio.gather(*(proc.wait() for proc in procs)))
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _run(request: RunRequest, parts_dir: Path, state: dict[str, bool]) -> list[int]:
+    server: BudgetServer | None = None
+    sock_dir: str | None = None
+    limiter = request.limiter_url
+    if limiter is None:
+        sock_dir = tempfile.mkdtemp(prefix="surge-")
+        server = BudgetServer(os.path.join(sock_dir, "limiter.sock"))
+        await server.start()
+        limiter = f"surge+unix://{server.path}"
+    try:
+        return await _supervise(_configs(request, limiter, parts_dir), state)
+    finally:
+        if server is not None:
+            await server.stop()
+        if sock_dir is not None:
+            shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+def _tally(output: Path) -> tuple[int, int]:
+    ok = failed = 0
+    for result in read_results(output):
+        if result.ok:
+            ok += 1
+        else:
+            failed += 1
+    return ok, failed
+
+
+def run_workers(request: RunRequest, *, resume_command: str) -> int:
+    """Run ``request`` with ``request.workers`` processes; returns the exit code."""
+    output = Path(request.output)
+    parts_dir = parts_dir_for(output)
+    retry_failed = request.options.retry_failed
+    store = JsonlStore(output, retry_failed=retry_failed)
+    try:
+        finished = set(store.open().finished)
+        recovered = merge_parts(store, finished, parts_dir, drop_failures=retry_failed)
+    except SurgeError as err:
+        store.close()
+        _say(f"surge: error: {err}")
+        return EXIT_USAGE
+    if recovered:
+        _say(f"surge: merged {recovered} results left by an interrupted run into {output}")
+    parts_dir.mkdir(exist_ok=True)
+    state: dict[str, bool] = {}
+    started = time.monotonic()
+    try:
+        codes = asyncio.run(_run(request, parts_dir, state))
+    except KeyboardInterrupt:
+        codes, state["interrupted"] = [EXIT_INTERRUPTED], True
+    finally:
+        merged = merge_parts(store, finished, parts_dir)
+        store.close()
+        with contextlib.suppress(OSError):
+            parts_dir.rmdir()
+    wall = time.monotonic() - started
+    ok, failed = _tally(output)
+    if request.summary:
+        _say(
+            f"surge: {request.workers} workers wrote {merged} results in {wall:.1f}s "
+            f"({merged / wall if wall > 0 else 0:.0f}/s); {output} holds {ok} ok, {failed} failed"
+        )
+    if state.get("interrupted") or EXIT_INTERRUPTED in codes:
+        _say(f"surge: interrupted. Resume with:\n  {resume_command}")
+        return EXIT_INTERRUPTED
+    if any(code not in (EXIT_OK, EXIT_FAILED) for code in codes):
+        _say(
+            f"surge: a worker stopped (see above); the output is valid. Resume with:\n  {resume_command}"
+        )
+        return EXIT_USAGE
+    if failed:
+        _say(
+            f"surge: {failed} requests did not succeed (see 'error' in {output}); "
+            f"re-send them with:\n  {resume_command} --retry-failed"
+        )
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,118 @@
+"""One worker of ``surge run --workers N`` (started by the parent, never by a user).
+
+    SURGE_WORKER=<config> python -c "from surge.cli.worker import main; main()"
+
+The configuration comes in an environment variable (pickled :class:`WorkerConfig`), never
+on the command line, where every user of the machine could read the API key. The worker
+runs the ordinary engine over its share of the input (see :func:`surge.io.parts.shard`),
+paced by the shared limiter, into its own part file. SIGINT/SIGTERM stop launching and
+let requests in flight finish; a second one leaves at once. Exit codes as ``surge run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import pickle
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from .._engine.engine import Engine
+from ..api import _run, _settings
+from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
+from ..errors import LimiterError, SurgeError
+from ..events import RunStats
+from ..io.formats import RequestBuilder
+from ..io.parts import output_ids, shard
+from ..io.source import InputFormat, read_lines
+from ..io.store import JsonlStore
+
+__all__ = ["ENV", "WorkerConfig", "main"]
+
+ENV = "SURGE_WORKER"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    index: int
+    count: int
+    input_path: str
+    output: str  # the merged output (read-only here: the parent owns it)
+    part: str  # this worker's own result file
+    endpoint: Endpoint
+    limits: Limits
+    retry: RetryPolicy
+    timeout: Timeout
+    options: RunOptions
+    input_format: InputFormat
+    limiter: str
+
+    def encode(self) -> str:
+        return base64.b64encode(pickle.dumps(self)).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> WorkerConfig:
+        config = pickle.loads(base64.b64decode(text))
+        assert isinstance(config, cls)
+        return config
+
+
+async def _work(config: WorkerConfig, state: dict[str, Any]) -> RunStats:
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        engine: Engine | None = state.get("engine")
+        if state.get("interrupted"):
+            if engine is not None:
+                engine.flush_pending()
+            os._exit(EXIT_INTERRUPTED)
+        state["interrupted"] = True
+        if engine is not None:
+            engine.request_stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    settings = _settings(
+        config.endpoint, config.limits, config.retry, config.timeout, config.options, None
+    )
+    source = shard(
+        read_lines(
+            config.input_path, RequestBuilder(settings.options), input_format=config.input_format
+        ),
+        index=config.index,
+        count=config.count,
+        skip=output_ids(config.output),
+    )
+    return await _run(
+        source,
+        settings,
+        JsonlStore(config.part),
+        engine_hook=lambda engine: state.__setitem__("engine", engine),
+        limiter=config.limiter,
+    )
+
+
+def main() -> None:
+    from .main import run_async
+
+    config = WorkerConfig.decode(os.environ.pop(ENV))
+    state: dict[str, Any] = {}
+    try:
+        stats: RunStats = run_async(_work(config, state))
+    except LimiterError as err:
+        print(f"surge: worker {config.index}: {err}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_USAGE)
+    except SurgeError as err:
+        print(f"surge: worker {config.index}: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    if state.get("interrupted"):
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_OK if stats.failed == 0 and stats.invalid == 0 else EXIT_FAILED)
+
+
