@@ -195,8 +195,10 @@ def _profile(inp: Path, work: Path) -> None:
             f"sys.argv=['surge','run',{str(inp)!r},'-o',{str(work / 'p.jsonl')!r},'-q','-c','200',"
             f"'--base-url',{server.url!r},'--api-key','sk-test','--progress','none']; main()"
         )
+        script = work / "profiled.py"
+        script.write_text(code + "\n", encoding="utf-8")
         subprocess.run(
-            [sys.executable, "-m", "cProfile", "-o", str(stats_file), "-c", code], check=False
+            [sys.executable, "-m", "cProfile", "-o", str(stats_file), str(script)], check=False
         )
     print("\nwhere one worker spends its CPU (cProfile, top 15 by own time):")
     stats: Any = pstats.Stats(str(stats_file))
