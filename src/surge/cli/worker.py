@@ -114,5 +114,3 @@ def main() -> None:
     if state.get("interrupted"):
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if stats.failed == 0 and stats.invalid == 0 else EXIT_FAILED)
-
-
