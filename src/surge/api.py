@@ -16,11 +16,12 @@ every result as it finishes and make the call resumable.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ._engine.attempt import Step
 from ._engine.engine import Engine, EngineSettings
 from ._http.transport import Transport
 from ._limits.gate import Gate
@@ -81,17 +82,19 @@ async def _run(
     transport: Transport | None = None,
     engine_hook: Any = None,
     limiter: Limiter = None,
+    steps: Sequence[Step] = (),
 ) -> RunStats:
     gate: Gate | None
     if isinstance(limiter, str):
         gate = shared_gate(limiter, settings.limits, settings.endpoint)
-        await gate.open()
+        await gate.open()  # unreachable at the start: fail before anything is sent
     else:
-        gate = limiter  # unreachable at the start: fail before anything is sent
+        gate = limiter
     engine = Engine(
         settings,
         transport=transport,
         gate=gate,
+        steps=steps,
         listeners=(on_event,) if on_event is not None else (),
         stats=stats,
     )
@@ -226,8 +229,12 @@ async def run_file(
     transport: Transport | None = None,
     engine_hook: Any = None,
     limiter: Limiter = None,
+    steps: Sequence[Step] = (),
 ) -> RunStats:
-    """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``."""
+    """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``.
+
+    ``steps`` are extra attempt steps (a response cache, a budget), outermost first.
+    """
     settings = _settings(endpoint, limits, retry, timeout, options, None)
     builder = RequestBuilder(settings.options)
     return await _run(
@@ -239,4 +246,5 @@ async def run_file(
         transport=transport,
         engine_hook=engine_hook,
         limiter=limiter,
+        steps=steps,
     )

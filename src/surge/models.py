@@ -64,6 +64,8 @@ class Result:
     attempts: int = 0
     latency: float | None = None  # seconds, first attempt start to final answer
     line_error: bool = False  # the input line itself was invalid (never sent)
+    cached: bool = False  # answered from the response cache (nothing sent, nothing paid)
+    cost: float | None = None  # USD billed for this request (every attempt), when priced
     id: str = field(default_factory=lambda: "batch_req_" + os.urandom(12).hex())
 
     @property
@@ -120,6 +122,10 @@ class Result:
         meta: dict[str, Any] = {"line": self.line, "attempts": self.attempts}
         if self.latency is not None:
             meta["latency_ms"] = round(self.latency * 1000, 1)
+        if self.cached:
+            meta["cache"] = "hit"
+        if self.cost is not None:
+            meta["cost_usd"] = round(self.cost, 8)
         return {
             "id": self.id,
             "custom_id": self.custom_id,
@@ -135,6 +141,7 @@ class Result:
         error = record.get("error") or None
         meta = record.get(OUTPUT_METADATA_KEY) or {}
         latency_ms = meta.get("latency_ms")
+        cost = meta.get("cost_usd")
         return cls(
             custom_id=str(record.get("custom_id")),
             line=meta.get("line"),
@@ -147,5 +154,7 @@ class Result:
             attempts=int(meta.get("attempts") or 0),
             latency=latency_ms / 1000 if isinstance(latency_ms, int | float) else None,
             line_error=isinstance(error, dict) and error.get("code") == "invalid_input",
+            cached=meta.get("cache") == "hit",
+            cost=float(cost) if isinstance(cost, int | float) else None,
             id=str(record.get("id") or "batch_req_" + os.urandom(12).hex()),
         )

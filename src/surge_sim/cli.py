@@ -57,6 +57,18 @@ _rate = click.FloatRange(0.0, 1.0)
 @click.option(
     "--api-key", envvar="SURGE_SIM_API_KEY", default=None, help="Require this bearer key."
 )
+@click.option(
+    "--batch-time-scale",
+    default=1.0,
+    type=click.FloatRange(min=0),
+    show_default=True,
+    help="Real seconds per provider second for batches (0.001: a 24 h window lasts 86 s).",
+)
+@click.option(
+    "--batch-expire-after", type=click.IntRange(min=0), default=None,
+    help="Force every batch to expire after this many of its requests.",
+)  # fmt: skip
+@click.option("--batch-fail", is_flag=True, help="Force every batch to fail validation.")
 @click.option("--no-log", "no_log", is_flag=True, help="Keep no per-request log (benchmarks).")
 @click.option("--uvloop/--no-uvloop", "use_uvloop", default=True, help="Use uvloop when installed.")
 def sim_command(host: str, port: int, use_uvloop: bool, no_log: bool, **settings: Any) -> None:

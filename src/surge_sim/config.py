@@ -69,6 +69,14 @@ class SimConfig:
         embedding_dimensions: default length of embedding vectors (64 keeps bodies small;
             requests may ask for others with ``dimensions``).
         models: ids listed by ``GET /v1/models`` (any model id is accepted in requests).
+        batch_time_scale: real seconds per provider second for batches (0.001 turns the
+            24 h completion window into 86 s and every phase below 1000 times shorter).
+        batch_validate_seconds, batch_finalize_seconds: provider seconds spent in the
+            ``validating`` and ``finalizing`` states.
+        batch_requests_per_second: how fast a batch answers its requests (provider time).
+        batch_expire_after: force expiry: each batch's window closes after this many of
+            its requests were answered (the rest end as ``batch_expired``).
+        batch_fail: force failure: every batch fails validation.
     """
 
     latency: float = 0.0
@@ -91,6 +99,12 @@ class SimConfig:
     log_requests: bool = True
     embedding_dimensions: int = 64
     models: tuple[str, ...] = DEFAULT_MODELS
+    batch_time_scale: float = 1.0
+    batch_validate_seconds: float = 5.0
+    batch_finalize_seconds: float = 5.0
+    batch_requests_per_second: float = 200.0
+    batch_expire_after: int | None = None
+    batch_fail: bool = False
 
     def __post_init__(self) -> None:
         for name in ("latency", "latency_jitter", "per_token_latency", "slow_start_seconds"):
@@ -116,6 +130,13 @@ class SimConfig:
             )
         if self.fail_first < 0:
             raise ValueError("SimConfig.fail_first must be >= 0")
+        for name in ("batch_time_scale", "batch_validate_seconds", "batch_finalize_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"SimConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.batch_requests_per_second <= 0:
+            raise ValueError("SimConfig.batch_requests_per_second must be > 0")
+        if self.batch_expire_after is not None and self.batch_expire_after < 0:
+            raise ValueError("SimConfig.batch_expire_after must be >= 0 or None")
         if self.embedding_dimensions < 1:
             raise ValueError("SimConfig.embedding_dimensions must be >= 1")
 

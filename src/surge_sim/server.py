@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from .batch_routes import BatchRoutes
 from .bodies import (
     chat_body,
     embeddings_body,
@@ -74,6 +75,7 @@ class SimServer:
         self.stopping = asyncio.Event()
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
+        self.batch = BatchRoutes(self)  # /v1/files and /v1/batches
 
     def __repr__(self) -> str:
         return f"SimServer({self.config!r}, {self.stats!r})"
@@ -112,6 +114,8 @@ class SimServer:
             web.post("/responses", self.responses),
             web.post("/embeddings", self.embeddings),
             web.get("/models", self.models),
+            *self.batch.routes("/v1"),
+            *self.batch.routes(""),
             web.get("/stats", self.get_stats),
             web.post("/stats/reset", self.post_stats_reset),
             web.post("/admin/config", self.post_admin_config),
@@ -142,6 +146,10 @@ class SimServer:
 
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}{self._id_prefix}{next(self._ids):010x}"
+
+    def check_auth(self, request: web.Request) -> None:
+        """Raise a 401 ApiError unless the request carries the configured key (if any)."""
+        self._check_auth(request)
 
     def _check_auth(self, request: web.Request) -> None:
         key = self.config.api_key

@@ -101,6 +101,7 @@ class Simulator:
         if runner is None:
             return
         self.server.stopping.set()  # wakes hanging and sleeping handlers
+        await self.server.batch.jobs.stop()
         await runner.cleanup()
 
     async def __aenter__(self) -> Simulator:

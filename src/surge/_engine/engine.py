@@ -298,6 +298,8 @@ class Engine:
                 error=outcome.error,
                 attempts=number,
                 latency=latency,
+                cached=attempt.cached,
+                cost=attempt.cost,
             )
 
     async def _sleep_unless_stopping(self, delay: float) -> bool:

@@ -120,6 +120,11 @@ class TokenCounter:
             self._loading = True
         threading.Thread(target=self._load, args=(encoding,), daemon=True).start()
 
+    def load(self, encoding: str = "o200k_base") -> None:
+        """Load a vocabulary now, in this thread (for offline tools such as ``estimate``)."""
+        if encoding not in self._ready:
+            self._load(encoding)
+
     def _load(self, encoding: str) -> None:
         try:
             import toktok

@@ -35,6 +35,8 @@ _LAZY = {
     "sim": ("surge_sim.cli", "sim_command"),
     "demo": ("surge.cli.demo.command", "demo_command"),
     "bench": ("surge.cli.bench", "bench_command"),
+    "batch": ("surge.cli.batch", "batch_group"),
+    "estimate": ("surge.cli.estimate", "estimate_command"),
 }
 
 
@@ -166,6 +168,26 @@ def _resume_command() -> str:
 @click.option("--retry-failed", is_flag=True, help="Also re-send requests that ended in error.")
 @click.option("--base-url", envvar="OPENAI_BASE_URL", help="API base URL [env: OPENAI_BASE_URL].")
 @click.option("--api-key", envvar="OPENAI_API_KEY", help="API key [env: OPENAI_API_KEY].")
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    metavar="USD",
+    help="Hard budget: never start a request that could push the cost over it.",
+)
+@click.option(
+    "--cache",
+    "cache_path",
+    type=click.Path(dir_okay=False),
+    envvar="SURGE_CACHE",
+    help="Response cache (SQLite): identical requests are answered from it [env: SURGE_CACHE].",
+)
+@click.option("--no-cache", is_flag=True, help="Do not use the response cache.")
+@click.option(
+    "--prices",
+    "prices_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help='JSON prices per model: {"MODEL": {"input": USD/1M, "output": USD/1M}}.',
+)
 @progress_options(help="Progress display on stderr.", quiet_help="No progress and no summary.")
 @click.option("-v", "--verbose", count=True, help="Log retries and limiter waits (-vv: debug).")
 def run_command(
@@ -188,6 +210,10 @@ def run_command(
     retry_failed: bool,
     base_url: str | None,
     api_key: str | None,
+    max_cost: float | None,
+    cache_path: str | None,
+    no_cache: bool,
+    prices_path: str | None,
     progress_mode: str,
     quiet: bool,
     verbose: int,
@@ -225,6 +251,9 @@ def run_command(
             limiter=limiter,
             limiter_fallback=limiter_fallback,
             workers=workers,
+            max_cost=max_cost,
+            cache_path=None if no_cache else cache_path,
+            prices_path=prices_path,
         )
     except ConfigError as err:
         raise click.UsageError(str(err)) from None

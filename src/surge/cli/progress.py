@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from .. import _constants as C
@@ -40,7 +41,9 @@ def _done_part(stats: RunStats) -> str:
     return f"{completed:,}/{stats.total:,} done ({pct:.1f}%)"
 
 
-def status_line(stats: RunStats, label: str = "surge") -> str:
+def status_line(
+    stats: RunStats, label: str = "surge", extra: Callable[[], str] | None = None
+) -> str:
     """One plain status line, e.g. ``status_line(RunStats(total=10))`` gives::
 
     surge: 0/10 done (0.0%) | 0.0 req/s | eta ? | in flight 0 | retries 0 | 429s 0 | ...
@@ -61,15 +64,18 @@ def status_line(stats: RunStats, label: str = "surge") -> str:
     if stats.skipped:
         parts.append(f"skipped {stats.skipped}")
     parts.append(f"tokens {human_count(stats.tokens_in)} in / {human_count(stats.tokens_out)} out")
+    if extra is not None:
+        parts.append(extra())  # e.g. the cost so far, from a listener
     return " | ".join(parts)
 
 
 class _RichView:
     """A rich renderable rebuilt from the counters on every refresh (two lines)."""
 
-    def __init__(self, stats: RunStats, label: str) -> None:
+    def __init__(self, stats: RunStats, label: str, extra: Callable[[], str] | None) -> None:
         self.stats = stats
         self.label = label
+        self.extra = extra
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.progress_bar import ProgressBar
@@ -104,6 +110,8 @@ class _RichView:
             f" · tokens {human_count(s.tokens_in)} in / {human_count(s.tokens_out)} out"
             f" · {human_duration(s.elapsed)}"
         )
+        if self.extra is not None:
+            detail.append(f" · {self.extra()}")
         yield detail
 
 
@@ -131,6 +139,7 @@ class ProgressDisplay:
         mode: Mode = "auto",
         interval: float = C.PLAIN_PROGRESS_INTERVAL,
         label: str = "surge",
+        extra: Callable[[], str] | None = None,
     ) -> None:
         if mode not in ("auto", "rich", "plain", "none"):
             raise ValueError(f"mode must be auto, rich, plain or none, got {mode!r}")
@@ -141,6 +150,7 @@ class ProgressDisplay:
         self.stream: TextIO = stream if stream is not None else sys.stderr
         self.interval = interval
         self.label = label
+        self.extra = extra  # more text for the status (a listener's figures: cost, cache hits)
         self.mode: Literal["rich", "plain", "none"] = (
             ("rich" if _isatty(self.stream) else "plain") if mode == "auto" else mode
         )
@@ -182,7 +192,7 @@ class ProgressDisplay:
                 thread, self._thread = self._thread, None
                 self._stopping.set()
                 thread.join()
-                self._write(status_line(self.stats, self.label))
+                self._write(status_line(self.stats, self.label, self.extra))
 
     def __enter__(self) -> ProgressDisplay:
         self.start()
@@ -200,7 +210,7 @@ class ProgressDisplay:
         # stdout is never touched because it may carry the results (-o -).
         live = Live(
             console=console,
-            renderable=_RichView(self.stats, self.label),
+            renderable=_RichView(self.stats, self.label, self.extra),
             refresh_per_second=_RICH_REFRESH_PER_SECOND,
             redirect_stdout=False,
             redirect_stderr=self.stream is sys.stderr,
@@ -212,7 +222,7 @@ class ProgressDisplay:
     def _plain_loop(self) -> None:
         # Event.wait doubles as the sleep, so stop() wakes us at once.
         while not self._stopping.wait(self.interval):
-            self._write(status_line(self.stats, self.label))
+            self._write(status_line(self.stats, self.label, self.extra))
 
     def _write(self, line: str) -> None:
         try:

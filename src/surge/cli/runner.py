@@ -28,6 +28,7 @@ from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
 from ..errors import ConfigError, LimiterError, SurgeError
 from ..events import RunStats
 from ..io.source import InputFormat, count_lines
+from .spending import RunExtras
 
 __all__ = ["RunRequest", "execute_run"]
 
@@ -49,6 +50,9 @@ class RunRequest:
     limiter: str | None = None  # a shared limiter's address (redis://...)
     limiter_fallback: bool = False
     workers: int = 1
+    max_cost: float | None = None  # USD: never start a request that could go over
+    cache_path: str | None = None  # SQLite response cache
+    prices_path: str | None = None  # JSON prices overriding genai-prices
 
     def __post_init__(self) -> None:
         if self.input_path != "-" and not Path(self.input_path).is_file():
@@ -59,6 +63,8 @@ class RunRequest:
         ):
             raise ConfigError("input and output must be different files")
         self.endpoint.resolved_base_url()  # a malformed URL is a usage error, found now
+        if self.max_cost is not None and self.max_cost < 0:
+            raise ConfigError(f"--max-cost must be >= 0 USD, got {self.max_cost}")
         if self.limiter is not None:
             split_fallback(self.limiter)  # a malformed address too
         if self.workers > 1:
@@ -66,6 +72,8 @@ class RunRequest:
                 raise ConfigError("--workers needs an input file (not stdin)")
             if self.options.ordered:
                 raise ConfigError("--workers cannot write results in input order (--ordered)")
+            if self.max_cost is not None:
+                raise ConfigError("--workers does not support --max-cost yet")
 
     @property
     def limiter_url(self) -> str | None:
@@ -90,8 +98,12 @@ async def _count_total(path: str, stats: RunStats) -> None:
         stats.total = await asyncio.to_thread(count_lines, path)
 
 
-async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> RunStats:
+async def _run(
+    request: RunRequest, stats: RunStats, state: dict[str, Any], extras: RunExtras
+) -> RunStats:
     loop = asyncio.get_running_loop()
+    await extras.prepare()
+    await extras.check_prices(request.input_path, request.options, request.input_format)
 
     def hook(engine: Engine) -> None:
         state["engine"] = engine
@@ -129,12 +141,24 @@ async def _run(request: RunRequest, stats: RunStats, state: dict[str, Any]) -> R
             stats=stats,
             engine_hook=hook,
             limiter=request.limiter_url,
+            steps=extras.steps,
+            on_event=extras.meter,
         )
     finally:
         counter.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
+
+
+def _quit_on_signal(resume: str) -> None:
+    def quit_now(signum: int, frame: object) -> None:
+        _say(f"\nsurge: stopped. Resume with:\n  {resume}")
+        os._exit(EXIT_INTERRUPTED)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to do
+            signal.signal(signum, quit_now)
 
 
 def _say(text: str) -> None:
@@ -156,10 +180,32 @@ def execute_run(
         return run_workers(request, resume_command=resume_command)
     stats = RunStats()
     state: dict[str, Any] = {"resume": resume_command}
-    display = ProgressDisplay(stats, mode=request.progress_mode)  # type: ignore[arg-type]
+
+    def stop_for_budget() -> None:
+        engine: Engine | None = state.get("engine")
+        if engine is not None:
+            engine.request_stop()
+
+    try:
+        extras = RunExtras.build(
+            max_cost=request.max_cost,
+            cache_path=request.cache_path,
+            prices_path=request.prices_path,
+            endpoint=request.endpoint,
+            stop=stop_for_budget,
+            priced=request.summary,
+        )
+    except ConfigError as err:
+        _say(f"surge: error: {err}")
+        return EXIT_USAGE
+    display = ProgressDisplay(
+        stats,
+        mode=request.progress_mode,  # type: ignore[arg-type]
+        extra=extras.progress_text,
+    )
     display.start()
     try:
-        run(_run(request, stats, state))
+        run(_run(request, stats, state, extras))
     except ConfigError as err:
         display.stop()
         _say(f"surge: error: {err}")
@@ -178,14 +224,29 @@ def execute_run(
         display.stop()
         _say(f"\nsurge: interrupted. Resume with:\n  {resume_command}")
         return EXIT_INTERRUPTED
-    display.stop()
+    finally:
+        extras.close()
     interrupted = bool(state.get("interrupted"))
+    if interrupted:
+        # A second signal may still come while the summary prints or the interpreter
+        # exits: it means "quit now", as during the run (every result is written).
+        _quit_on_signal(resume_command)
+    display.stop()
     if request.summary:
         from .summary import format_summary
 
         _say(format_summary(stats, output=request.output))
+        if extras.meter.priced or extras.meter.cache_hits or extras.meter.unpriced:
+            _say(f"  {extras.meter.describe()}")
+    if extras.stopped_by_budget and not interrupted:
+        _say(extras.budget_message(resume_command))
+        return EXIT_FAILED
     if interrupted:
         _say(f"surge: interrupted. Resume with:\n  {resume_command}")
+        # Leave now, as a second signal would make us: everything is written, and the
+        # interpreter's teardown is a window where that signal would kill us (exit -2).
+        sys.stdout.flush()
+        os._exit(EXIT_INTERRUPTED)
     elif stats.failed or stats.invalid or stats.skipped_failed:
         _say(
             f"surge: {stats.failed + stats.invalid + stats.skipped_failed} requests did not "
