@@ -32,9 +32,13 @@ log = logging.getLogger(__name__)
 
 _TTL_SECONDS = 3600
 
+# The last argument of every script is a clock override for tests (0: Redis's TIME).
 _PRELUDE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(ARGV[#ARGV])
+if now <= 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local s = redis.call('HMGET', KEYS[1], 'tat_r', 'tat_t', 'paused', 'lim_r', 'lim_t')
 local tat_r = tonumber(s[1]) or 0
 local tat_t = tonumber(s[2]) or 0
@@ -94,6 +98,7 @@ return 1
 _PAUSE = (
     _PRELUDE
     + """
+if tonumber(ARGV[1]) <= 0 then return 0 end
 local untl = now + tonumber(ARGV[1])
 redis.call('HSET', KEYS[1], 'paused', f(math.max(paused, untl)),
   'tat_r', f(math.max(tat_r, untl)), 'tat_t', f(math.max(tat_t, untl)))
@@ -102,7 +107,7 @@ return 1
 """
 )
 
-# KEYS[1]; ARGV: rpm (0: unknown), tpm, ttl
+# KEYS[1]; ARGV: rpm (0: unknown), tpm, ttl (no clock needed)
 _LEARN = """
 if tonumber(ARGV[1]) > 0 then redis.call('HSET', KEYS[1], 'lim_r', ARGV[1]) end
 if tonumber(ARGV[2]) > 0 then redis.call('HSET', KEYS[1], 'lim_t', ARGV[2]) end
@@ -123,10 +128,18 @@ def _redact(url: str) -> str:
 class RedisBackend:
     """A :class:`BudgetBackend` on one Redis database (``redis.asyncio``)."""
 
-    def __init__(self, client: Any, description: str, *, headroom: float = C.LIMIT_HEADROOM):
+    def __init__(
+        self,
+        client: Any,
+        description: str,
+        *,
+        headroom: float = C.LIMIT_HEADROOM,
+        clock: float | None = None,
+    ):
         self._client = client
         self.description = description
         self._headroom = headroom
+        self.clock = clock  # tests only: a fixed "now" instead of Redis's TIME
         self._reserve = client.register_script(_RESERVE)
         self._refund = client.register_script(_REFUND)
         self._pause = client.register_script(_PAUSE)
@@ -148,7 +161,7 @@ class RedisBackend:
         import redis.exceptions
 
         try:
-            return await script(keys=[key], args=args)
+            return await script(keys=[key], args=[*args, self.clock or 0])
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as err:
             raise BudgetUnavailable(str(err) or type(err).__name__) from err
         except redis.exceptions.ResponseError as err:  # a script error, or not a Redis at all

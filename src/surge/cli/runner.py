@@ -74,6 +74,8 @@ class RunRequest:
                 raise ConfigError("--workers cannot write results in input order (--ordered)")
             if self.max_cost is not None:
                 raise ConfigError("--workers does not support --max-cost yet")
+            if self.cache_path is not None:
+                raise ConfigError("--workers does not support --cache yet (use --no-cache)")
 
     @property
     def limiter_url(self) -> str | None:

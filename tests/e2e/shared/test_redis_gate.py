@@ -160,3 +160,51 @@ async def test_lost_mid_run_stops_or_falls_back(redis_server: RedisServer) -> No
     assert fb.failure is None and "local fallback" in repr(fb)
     await g.aclose()
     await fb.aclose()
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_scripts_do_what_the_reference_model_does(
+    redis_server: RedisServer, seed: int
+) -> None:
+    """Random operations on Redis (with a test clock) and on ``Budget`` give the same grants."""
+    import random
+
+    from surge._limits.budget import Budget
+
+    rng = random.Random(seed)
+    model = Budget()
+    backend = RedisBackend.from_url(redis_server.url)
+    await backend.open()
+    now = 1000.0 + seed
+    keys = [f"surge:model-test:{seed}:{k}" for k in ("a", "b")]
+    try:
+        for _ in range(150):
+            now += rng.choice([0.0, rng.uniform(0, 0.3)])
+            backend.clock = now
+            key = rng.choice(keys)
+            rpm = rng.choice([None, 600.0, 1200.0])
+            tpm = rng.choice([None, 6000.0])
+            op = rng.choices(["reserve", "refund", "pause", "learn"], weights=[8, 3, 1, 1])[0]
+            if op == "reserve":
+                tokens = rng.choice([0, rng.randint(1, 400)])
+                horizon = rng.choice([0.1, 0.5])
+                got = await backend.reserve(key, tokens=tokens, rpm=rpm, tpm=tpm, horizon=horizon)
+                want = model.reserve(key, tokens=tokens, rpm=rpm, tpm=tpm, now=now, horizon=horizon)
+                assert got.granted == want.granted
+                assert got.wait == pytest.approx(want.wait, abs=1e-4)
+                assert (got.rpm, got.tpm) == (want.rpm, want.tpm)
+                assert got.paused == pytest.approx(want.paused, abs=1e-4)
+            elif op == "refund":
+                requests, tokens = rng.choice([0, 1]), rng.randint(-100, 300)
+                await backend.refund(key, requests=requests, tokens=tokens, rpm=rpm, tpm=tpm)
+                model.refund(key, requests=requests, tokens=tokens, rpm=rpm, tpm=tpm)
+            elif op == "pause":
+                seconds = rng.uniform(0, 1.0)
+                await backend.pause(key, seconds)
+                model.pause(key, seconds, now=now)
+            else:
+                learned_rpm, learned_tpm = rng.choice([None, 300.0]), rng.choice([None, 3000.0])
+                await backend.learn(key, rpm=learned_rpm, tpm=learned_tpm)
+                model.learn(key, rpm=learned_rpm, tpm=learned_tpm)
+    finally:
+        await backend.close()
