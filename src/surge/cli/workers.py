@@ -28,9 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from .. import _constants as C
 from .._limits.budget_server import BudgetServer
 from ..errors import SurgeError
 from ..io.parts import merge_parts, part_path
+from ..io.source import count_lines
 from ..io.store import JsonlStore, read_results
 from .runner import RunRequest
 from .worker import ENV, WorkerConfig
@@ -100,7 +102,37 @@ async def _supervise(configs: list[WorkerConfig], state: dict[str, bool]) -> lis
             loop.remove_signal_handler(signum)
 
 
-async def _run(request: RunRequest, parts_dir: Path, state: dict[str, bool]) -> list[int]:
+class _PartCounter:
+    """Lines the workers have written so far (reads only what was appended since last time)."""
+
+    def __init__(self, parts_dir: Path) -> None:
+        self._dir = parts_dir
+        self._seen: dict[Path, tuple[int, int]] = {}  # path -> (bytes read, lines)
+
+    def count(self) -> int:
+        for part in self._dir.glob("worker-*.jsonl"):
+            offset, lines = self._seen.get(part, (0, 0))
+            with contextlib.suppress(OSError), part.open("rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+                self._seen[part] = (offset + len(chunk), lines + chunk.count(b"\n"))
+        return sum(lines for _, lines in self._seen.values())
+
+
+async def _report(parts_dir: Path, todo: int | None, every: float) -> None:
+    counter = _PartCounter(parts_dir)
+    started = time.monotonic()
+    while True:
+        await asyncio.sleep(every)
+        done = await asyncio.to_thread(counter.count)
+        rate = done / (time.monotonic() - started)
+        of = f" of {todo:,}" if todo is not None else ""
+        _say(f"surge: {done:,}{of} written by the workers ({rate:,.0f}/s)")
+
+
+async def _run(
+    request: RunRequest, parts_dir: Path, state: dict[str, bool], todo: int | None
+) -> list[int]:
     server: BudgetServer | None = None
     sock_dir: str | None = None
     limiter = request.limiter_url
@@ -109,13 +141,28 @@ async def _run(request: RunRequest, parts_dir: Path, state: dict[str, bool]) -> 
         server = BudgetServer(os.path.join(sock_dir, "limiter.sock"))
         await server.start()
         limiter = f"surge+unix://{server.path}"
+    reporter = None
+    if request.progress_mode != "none":
+        reporter = asyncio.create_task(_report(parts_dir, todo, C.PLAIN_PROGRESS_INTERVAL))
     try:
         return await _supervise(_configs(request, limiter, parts_dir), state)
     finally:
+        if reporter is not None:
+            reporter.cancel()
         if server is not None:
             await server.stop()
         if sock_dir is not None:
             shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+def _todo(request: RunRequest, finished: int) -> int | None:
+    """Requests left to send (about: ids finished but no longer in the input count too)."""
+    if request.progress_mode == "none":
+        return None
+    try:
+        return max(0, count_lines(request.input_path) - finished)
+    except OSError:
+        return None
 
 
 def _tally(output: Path) -> tuple[int, int]:
@@ -147,7 +194,7 @@ def run_workers(request: RunRequest, *, resume_command: str) -> int:
     state: dict[str, bool] = {}
     started = time.monotonic()
     try:
-        codes = asyncio.run(_run(request, parts_dir, state))
+        codes = asyncio.run(_run(request, parts_dir, state, _todo(request, len(finished))))
     except KeyboardInterrupt:
         codes, state["interrupted"] = [EXIT_INTERRUPTED], True
     finally:
