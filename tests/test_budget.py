@@ -89,3 +89,22 @@ def test_keys_are_independent() -> None:
     b = budget()
     b.reserve(KEY, tokens=0, rpm=60, tpm=None, now=0.0, horizon=5)
     assert b.reserve("surge:ep:other", tokens=0, rpm=60, tpm=None, now=0.0, horizon=5).wait == 0
+
+
+def test_limiter_addresses() -> None:
+    from surge._limits.redis_gate import _redact
+    from surge._limits.remote import shared_gate, split_fallback
+    from surge._limits.shared_gate import endpoint_id
+    from surge.config import Endpoint, Limits
+    from surge.errors import ConfigError
+
+    assert split_fallback("redis://h:6379/0?fallback=local") == ("redis://h:6379/0", True)
+    assert split_fallback("redis://h:6379/0?fallback=stop&x=1") == ("redis://h:6379/0?x=1", False)
+    with pytest.raises(ConfigError, match="fallback must be"):
+        split_fallback("redis://h/0?fallback=maybe")
+    assert _redact("redis://user:s3cret@cache:6380/2") == "redis://cache:6380/2"
+    with pytest.raises(ConfigError, match="got memcached://..."):
+        shared_gate("memcached://user:s3cret@h:1", Limits(), Endpoint(base_url="http://x"))
+    a = endpoint_id(Endpoint(base_url="http://x/v1", api_key="sk-one"))
+    b = endpoint_id(Endpoint(base_url="http://x/v1", api_key="sk-two"))
+    assert a != b and "sk-" not in a and len(a) == 16  # one budget per key, no key in names

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import pickle
 import signal
@@ -96,9 +97,22 @@ async def _work(config: WorkerConfig, state: dict[str, Any]) -> RunStats:
     )
 
 
+def _stop_with_parent() -> None:
+    """Linux: get SIGTERM (a graceful stop) if the parent dies, so no worker outlives it
+    and goes on writing a part file that a re-run is about to merge."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def main() -> None:
     from .main import run_async
 
+    _stop_with_parent()
     config = WorkerConfig.decode(os.environ.pop(ENV))
     state: dict[str, Any] = {}
     try:
