@@ -53,7 +53,9 @@ HORIZON = 0.1
 # With no limit known anywhere, the budget is asked for news (a learned limit, a pause)
 # at most this often instead of on every request.
 IDLE_SYNC_INTERVAL = 0.25
-_NO_TICKET = Ticket()
+# Shared leases carry no local ticket; these two tell a booked slot from none at all.
+_BOOKED = Ticket()
+_UNBOOKED = Ticket(at=-1.0)
 
 
 class BudgetUnavailable(Exception):
@@ -213,10 +215,14 @@ class SharedGate:
         if grant.wait > 0:
             log.debug("shared limiter: waiting %.3fs (tokens=%d)", grant.wait, tokens)
             await asyncio.sleep(grant.wait)
-        return Lease(tokens, _NO_TICKET, body, key)
+        return Lease(tokens, _BOOKED, body, key)
 
     def _unreserved(self, key: str, body: dict[str, Any]) -> Lease:
-        return Lease(0, _NO_TICKET, body, key)
+        return Lease(0, _UNBOOKED, body, key)
+
+    @staticmethod
+    def _shared(lease: Lease) -> bool:
+        return lease.ticket is _BOOKED or lease.ticket is _UNBOOKED
 
     async def _reserve(self, key: str, tokens: int) -> Grant:
         queue = self._queues.get(key)
@@ -242,10 +248,11 @@ class SharedGate:
         self._quiet_until[key] = time.monotonic() + max(IDLE_SYNC_INTERVAL, grant.paused)
 
     def cancel(self, lease: Lease) -> None:
-        if self._local is not None and lease.ticket is not _NO_TICKET:
-            self._local.cancel(lease)
+        if not self._shared(lease):
+            if self._local is not None:
+                self._local.cancel(lease)
             return
-        if self._limited(lease.key):
+        if lease.ticket is _BOOKED and self._failure is None:
             self._refund(lease.key, 1, lease.tokens)
 
     def complete(
@@ -257,8 +264,9 @@ class SharedGate:
         body: Any,
         pause: float | None = None,
     ) -> None:
-        if self._local is not None and lease.ticket is not _NO_TICKET:
-            self._local.complete(lease, status=status, headers=headers, body=body, pause=pause)
+        if not self._shared(lease):
+            if self._local is not None:
+                self._local.complete(lease, status=status, headers=headers, body=body, pause=pause)
             return
         if self._failure is not None or self._local is not None:
             return
@@ -277,7 +285,8 @@ class SharedGate:
                     self._refund(key, 0, tokens - charged)
         elif status == 429:
             # A refused request costs no quota: its slot and tokens go back to everyone.
-            self._refund(key, 1, tokens)
+            if lease.ticket is _BOOKED:
+                self._refund(key, 1, tokens)
             if pause is not None and pause > 0:
                 self._quiet_until[key] = time.monotonic() + pause
                 self._spawn(self._backend.pause(key, pause))

@@ -24,6 +24,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+try:
+    import ray as _ray  # noqa: F401  # only to fail here, with the fix, when Ray is missing
+except ImportError as err:  # pragma: no cover - depends on the installation
+    raise ImportError("surge.ray needs Ray: pip install 'surge[ray]'") from err
+
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
 from ._budget import budget_actor
 from ._processor import DEFAULT_BUDGET, SurgeProcessor, row_id

@@ -100,3 +100,30 @@ def test_workers_option_errors_are_usage_errors(tmp_path: Path) -> None:
     proc = run_cli(path, "-o", tmp_path / "o.jsonl", "--workers", "2", "--ordered", "--model", "m")
     assert proc.returncode == 2
     assert "--workers cannot write results in input order" in proc.stderr
+
+
+def test_sigterm_to_the_parent_stops_every_worker_gracefully(sim_factory, tmp_path: Path) -> None:
+    sim = sim_factory(latency=0.2)
+    path = _input(tmp_path, 400)
+    out = tmp_path / "out.jsonl"
+    args = [*CLI, str(path), "-o", str(out), *sim_args(sim, "--workers", "2", "--rpm", "1200")]
+    proc = subprocess.Popen(
+        args, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    parts = tmp_path / "out.jsonl.parts"
+    deadline = time.monotonic() + 30
+    while _lines_in(parts) < 20:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)  # to the parent alone: it passes it on
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "interrupted. Resume with" in stderr and "Traceback" not in stderr
+    first = by_id(read_output(out))
+    # In-flight requests finished and were recorded: everything the server got is written.
+    assert len(first) == sim.stats()["received"] < 400
+
+    again = run_cli(path, "-o", out, *sim_args(sim, "--workers", "2", "--rpm", "6000"))
+    assert again.returncode == 0, again.stderr
+    assert set(by_id(read_output(out))) == {f"r{i}" for i in range(400)}
+    assert sim.stats()["received"] == 400  # nothing sent twice
