@@ -230,6 +230,9 @@ class SharedGate:
             queue = self._queues[key] = asyncio.Lock()  # FIFO: the head alone asks
         async with queue:
             while True:
+                if self._failure is not None or self._local is not None:
+                    # Lost while this request queued: do not wait for another timeout.
+                    raise BudgetUnavailable("lost earlier in this run")
                 grant = await self._backend.reserve(
                     key,
                     tokens=tokens,

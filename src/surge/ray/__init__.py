@@ -47,7 +47,7 @@ def process(
     endpoint: Endpoint | str | None = None,
     limits: Limits | None = None,
     actors: int = 2,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     retry: RetryPolicy | None = None,
     timeout: Timeout | float | None = None,
     options: RunOptions | None = None,
@@ -60,7 +60,9 @@ def process(
     """A dataset of results (``custom_id``, ``response``, ``error``), one row per input row.
 
     Lazy, like every Ray Data transform: nothing is sent until it is consumed or written.
-    ``num_cpus`` per actor: requests wait on the network, so an actor needs little CPU.
+    An actor runs one batch at a time, so ``batch_size`` (default: ``limits.concurrency``)
+    bounds the requests each actor has in flight. ``num_cpus`` per actor: requests wait on
+    the network, so an actor needs little CPU.
     """
     if limiter is None and budget not in _BUDGETS:
         _BUDGETS[budget] = budget_actor(budget)
@@ -83,7 +85,7 @@ def process(
             "budget": budget,
         },
         compute=ray.data.ActorPoolStrategy(size=actors),
-        batch_size=batch_size,
+        batch_size=batch_size or (limits or Limits()).concurrency,
         batch_format="pyarrow",
         num_cpus=num_cpus,
     )
