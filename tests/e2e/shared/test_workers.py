@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import orjson
+
 from ..helpers import (
     CLI,
     attempts_by_id,
@@ -20,6 +22,7 @@ from ..helpers import (
     sim_args,
     write_jsonl,
 )
+from .conftest import RedisServer
 
 
 def _input(tmp_path: Path, n: int) -> Path:
@@ -89,8 +92,6 @@ def test_sigkill_of_the_whole_group_then_rerun_sends_nothing_written_twice(
 
 
 def _complete(part: Path) -> list[dict[str, object]]:
-    import orjson
-
     raw = part.read_bytes()
     return [orjson.loads(line) for line in raw.split(b"\n")[:-1]]
 
@@ -127,3 +128,38 @@ def test_sigterm_to_the_parent_stops_every_worker_gracefully(sim_factory, tmp_pa
     assert again.returncode == 0, again.stderr
     assert set(by_id(read_output(out))) == {f"r{i}" for i in range(200)}
     assert sim.stats()["received"] == 200  # nothing sent twice
+
+
+def test_duplicates_and_bad_lines_are_reported_once_with_workers(
+    sim_factory, tmp_path: Path
+) -> None:
+    sim = sim_factory()
+    path = _input(tmp_path, 30)
+    with path.open("a", encoding="utf-8") as f:
+        f.write("{not json\n")
+        f.write(orjson.dumps(chat_line("r3", "again")).decode() + "\n")  # a duplicate id
+    out = tmp_path / "out.jsonl"
+    proc = run_cli(path, "-o", out, *sim_args(sim, "--workers", "3"))
+    assert proc.returncode == 1, proc.stderr
+    records = by_id(read_output(out))
+    assert set(records) == {f"r{i}" for i in range(30)} | {"line-31", "r3#line-32"}
+    assert records["line-31"]["error"]["code"] == "invalid_input"
+    assert "duplicate custom_id" in records["r3#line-32"]["error"]["message"]
+    assert sim.stats()["received"] == 30
+
+
+def test_workers_with_a_redis_limiter(
+    sim_factory, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    sim = sim_factory(rpm=1200)
+    out = tmp_path / "out.jsonl"
+    proc = run_cli(
+        _input(tmp_path, 40),
+        "-o",
+        out,
+        *sim_args(sim, "--workers", "2", "--rpm", "1200", "--limiter", redis_server.url),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(by_id(read_output(out))) == 40
+    arrivals = sorted(e["t"] for e in sim.stats()["requests"])
+    assert 39 / (arrivals[-1] - arrivals[0]) <= 20.0
