@@ -108,3 +108,11 @@ def test_limiter_addresses() -> None:
     a = endpoint_id(Endpoint(base_url="http://x/v1", api_key="sk-one"))
     b = endpoint_id(Endpoint(base_url="http://x/v1", api_key="sk-two"))
     assert a != b and "sk-" not in a and len(a) == 16  # one budget per key, no key in names
+
+
+def test_a_slice_books_in_order_until_one_does_not_fit() -> None:
+    b = budget()
+    grants = b.reserve_many(KEY, tokens=[0] * 5, rpm=600, tpm=None, now=0.0, horizon=0.25)
+    assert [g.granted for g in grants] == [True, True, True, False]
+    assert [g.wait for g in grants] == pytest.approx([0.0, 0.1, 0.2, 0.05])
+    assert b.reserve_many(KEY, tokens=[], rpm=600, tpm=None, now=0.0, horizon=1) == []

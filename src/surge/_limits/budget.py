@@ -6,6 +6,8 @@
         ...  # sleep grant.wait, then send
     else:
         ...  # nothing reserved: ask again in grant.wait seconds
+    grants = budget.reserve_many("ep:gpt-4o", tokens=[850, 900], rpm=1200, tpm=None,
+                                 now=t, horizon=0.1)     # a slice for several waiters at once
     budget.refund("ep:gpt-4o", requests=0, tokens=850 - 612, rpm=1200, tpm=None)  # real usage
     budget.pause("ep:gpt-4o", 2.5, now=t)                 # a 429's Retry-After, for everyone
     budget.learn("ep:gpt-4o", rpm=1200, tpm=None)         # the server's x-ratelimit-limit-*
@@ -117,6 +119,26 @@ class Budget:
         if rate_t > 0 and tokens > 0:
             state.tat_tokens = max(state.tat_tokens, start) + tokens / rate_t
         return Grant(True, wait, state.learned_rpm, state.learned_tpm, paused)
+
+    def reserve_many(
+        self,
+        key: str,
+        *,
+        tokens: list[int],
+        rpm: float | None,
+        tpm: float | None,
+        now: float,
+        horizon: float,
+    ) -> list[Grant]:
+        """Book a slice: requests in order, up to the first one that does not fit in the
+        horizon (its refusal is the last grant returned), in one atomic step."""
+        grants: list[Grant] = []
+        for cost in tokens:
+            grant = self.reserve(key, tokens=cost, rpm=rpm, tpm=tpm, now=now, horizon=horizon)
+            grants.append(grant)
+            if not grant.granted:
+                break
+        return grants
 
     def refund(
         self, key: str, *, requests: int, tokens: int, rpm: float | None, tpm: float | None

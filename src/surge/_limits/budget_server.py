@@ -69,8 +69,8 @@ class BudgetServer:
         budget = self.budget
         now = time.monotonic()
         if op == "reserve":
-            g = budget.reserve(key, now=now, **args)
-            return [ident, [g.granted, g.wait, g.rpm, g.tpm, g.paused]]
+            grants = budget.reserve_many(key, now=now, **args)
+            return [ident, [[g.granted, g.wait, g.rpm, g.tpm, g.paused] for g in grants]]
         if op == "refund":
             budget.refund(key, **args)
         elif op == "pause":
@@ -133,12 +133,18 @@ class SocketBackend:
             raise BudgetUnavailable(str(err)) from err
         return await future
 
-    async def reserve(
-        self, key: str, *, tokens: int, rpm: float | None, tpm: float | None, horizon: float
-    ) -> Grant:
+    async def reserve_many(
+        self,
+        key: str,
+        *,
+        tokens: list[int],
+        rpm: float | None,
+        tpm: float | None,
+        horizon: float,
+    ) -> list[Grant]:
         args = {"tokens": tokens, "rpm": rpm, "tpm": tpm, "horizon": horizon}
-        granted, wait, lim_r, lim_t, left = await self._ask("reserve", key, args)
-        return Grant(bool(granted), float(wait), float(lim_r), float(lim_t), float(left))
+        rows = await self._ask("reserve", key, args)
+        return [Grant(bool(g), float(w), float(r), float(t), float(p)) for g, w, r, t, p in rows]
 
     async def refund(
         self, key: str, *, requests: int, tokens: int, rpm: float | None, tpm: float | None

@@ -54,27 +54,40 @@ end
 local function f(x) return string.format('%.6f', x) end
 """
 
-# KEYS[1]; ARGV: tokens, rpm (0: none), tpm, headroom, horizon, ttl
+# KEYS[1]; ARGV: rpm (0: none), tpm, headroom, horizon, ttl, n, tokens_1..tokens_n, clock.
+# Books requests in order until one does not fit in the horizon; returns
+# {lim_r, lim_t, paused_left, granted_1, wait_1, granted_2, wait_2, ...}.
 _RESERVE = (
     _PRELUDE
     + """
-local tokens = tonumber(ARGV[1])
-local rate_r = rate(tonumber(ARGV[2]), lim_r, tonumber(ARGV[4]))
-local rate_t = rate(tonumber(ARGV[3]), lim_t, tonumber(ARGV[4]))
-local horizon = tonumber(ARGV[5])
-local start = math.max(now, paused)
-if rate_r > 0 then start = math.max(start, tat_r) end
-if rate_t > 0 and tokens > 0 then start = math.max(start, tat_t) end
-local wait = start - now
-local left = math.max(0, paused - now)
-if wait > horizon then
-  return {0, f(wait - horizon), f(lim_r), f(lim_t), f(left)}
+local rate_r = rate(tonumber(ARGV[1]), lim_r, tonumber(ARGV[3]))
+local rate_t = rate(tonumber(ARGV[2]), lim_t, tonumber(ARGV[3]))
+local horizon = tonumber(ARGV[4])
+local n = tonumber(ARGV[6])
+local out = {f(lim_r), f(lim_t), f(math.max(0, paused - now))}
+local booked = false
+for i = 1, n do
+  local tokens = tonumber(ARGV[6 + i])
+  local start = math.max(now, paused)
+  if rate_r > 0 then start = math.max(start, tat_r) end
+  if rate_t > 0 and tokens > 0 then start = math.max(start, tat_t) end
+  local wait = start - now
+  if wait > horizon then
+    table.insert(out, 0)
+    table.insert(out, f(wait - horizon))
+    break
+  end
+  if rate_r > 0 then tat_r = start + 1 / rate_r end
+  if rate_t > 0 and tokens > 0 then tat_t = math.max(tat_t, start) + tokens / rate_t end
+  table.insert(out, 1)
+  table.insert(out, f(wait))
+  booked = true
 end
-if rate_r > 0 then tat_r = start + 1 / rate_r end
-if rate_t > 0 and tokens > 0 then tat_t = math.max(tat_t, start) + tokens / rate_t end
-redis.call('HSET', KEYS[1], 'tat_r', f(tat_r), 'tat_t', f(tat_t))
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
-return {1, f(wait), f(lim_r), f(lim_t), f(left)}
+if booked then
+  redis.call('HSET', KEYS[1], 'tat_r', f(tat_r), 'tat_t', f(tat_t))
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+end
+return out
 """
 )
 
@@ -175,16 +188,29 @@ class RedisBackend:
         except (redis.exceptions.RedisError, OSError) as err:
             raise BudgetUnavailable(str(err) or type(err).__name__) from err
 
+    async def reserve_many(
+        self,
+        key: str,
+        *,
+        tokens: list[int],
+        rpm: float | None,
+        tpm: float | None,
+        horizon: float,
+    ) -> list[Grant]:
+        args = [rpm or 0, tpm or 0, self._headroom, horizon, _TTL_SECONDS, len(tokens), *tokens]
+        raw = await self._call(self._reserve, key, args)
+        lim_r, lim_t, left = float(raw[0]), float(raw[1]), float(raw[2])
+        return [
+            Grant(bool(int(raw[i])), float(raw[i + 1]), lim_r, lim_t, left)
+            for i in range(3, len(raw), 2)
+        ]
+
     async def reserve(
         self, key: str, *, tokens: int, rpm: float | None, tpm: float | None, horizon: float
     ) -> Grant:
-        raw = await self._call(
-            self._reserve,
-            key,
-            [tokens, rpm or 0, tpm or 0, self._headroom, horizon, _TTL_SECONDS],
-        )
-        granted, wait, lim_r, lim_t, left = raw
-        return Grant(bool(int(granted)), float(wait), float(lim_r), float(lim_t), float(left))
+        """One request (a slice of one)."""
+        (grant,) = await self.reserve_many(key, tokens=[tokens], rpm=rpm, tpm=tpm, horizon=horizon)
+        return grant
 
     async def refund(
         self, key: str, *, requests: int, tokens: int, rpm: float | None, tpm: float | None

@@ -14,9 +14,10 @@ a reservation (see :mod:`.budget`), sleeps the wait it is given, and afterwards 
 real usage refunds the estimate, a 429 hands its slot back and pauses everyone for its
 Retry-After, the server's ``x-ratelimit-limit-*`` is shared as the learned limit.
 
-Within one process only the head of a FIFO queue per key talks to the budget, so a
-thousand waiting requests cost one round trip at a time, and a refused reservation says
-how long to wait: nothing polls.
+Within one process, requests queue per key in FIFO order and one task books them in
+slices: a call books every queued request that fits in the next ``HORIZON`` seconds, so a
+thousand waiting requests cost one round trip per slice, and a refusal says how long to
+wait: nothing polls.
 
 If the budget becomes unreachable, the gate stops the run (the callbacks given to
 :meth:`on_failure` are called, e.g. ``engine.request_stop``) and :meth:`raise_if_failed`
@@ -28,9 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .. import _constants as C
@@ -58,6 +62,16 @@ _BOOKED = Ticket()
 _UNBOOKED = Ticket(at=-1.0)
 
 
+# At most this many queued requests are booked in one call.
+SLICE = 64
+
+
+@dataclass(slots=True)
+class _Waiter:
+    tokens: int
+    future: asyncio.Future[Grant]
+
+
 class BudgetUnavailable(Exception):
     """The shared budget could not be reached (raised by backends)."""
 
@@ -69,9 +83,17 @@ class BudgetBackend(Protocol):
 
     async def open(self) -> None: ...
 
-    async def reserve(
-        self, key: str, *, tokens: int, rpm: float | None, tpm: float | None, horizon: float
-    ) -> Grant: ...
+    async def reserve_many(
+        self,
+        key: str,
+        *,
+        tokens: list[int],
+        rpm: float | None,
+        tpm: float | None,
+        horizon: float,
+    ) -> list[Grant]:
+        """Book requests (their token costs, in order) until one does not fit."""
+        ...
 
     async def refund(
         self, key: str, *, requests: int, tokens: int, rpm: float | None, tpm: float | None
@@ -108,7 +130,8 @@ class SharedGate:
         self._fallback = fallback
         self._tokens = counter or TokenCounter()
         self._expected_output: float = C.DEFAULT_EXPECTED_OUTPUT_TOKENS
-        self._queues: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, deque[_Waiter]] = {}
+        self._pumps: dict[str, asyncio.Task[None]] = {}
         self._learned: dict[str, tuple[float, float]] = {}  # key -> (rpm, tpm) as last seen
         self._quiet_until: dict[str, float] = {}  # key -> no news needed before (monotonic)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -131,6 +154,8 @@ class SharedGate:
             ) from None
 
     async def aclose(self) -> None:
+        for pump in self._pumps.values():
+            pump.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._backend.close()
@@ -225,26 +250,63 @@ class SharedGate:
         return lease.ticket is _BOOKED or lease.ticket is _UNBOOKED
 
     async def _reserve(self, key: str, tokens: int) -> Grant:
-        queue = self._queues.get(key)
-        if queue is None:
-            queue = self._queues[key] = asyncio.Lock()  # FIFO: the head alone asks
-        async with queue:
-            while True:
+        """Queue for this key's slice pump; return this request's grant (already booked)."""
+        waiter = _Waiter(tokens, asyncio.get_running_loop().create_future())
+        self._waiting.setdefault(key, deque()).append(waiter)
+        pump = self._pumps.get(key)
+        if pump is None or pump.done():
+            self._pumps[key] = asyncio.get_running_loop().create_task(self._pump(key))
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                self._refund(key, 1, tokens)  # booked, then abandoned: hand it back
+            raise
+
+    async def _pump(self, key: str) -> None:
+        """Book slices for the queue's head, in order; sleep only when the head must wait.
+
+        One call books every queued request that fits in the horizon (at most
+        ``SLICE`` of them), so a process pays one round trip per slice, not per request.
+        """
+        queue = self._waiting[key]
+        while queue:
+            while queue and queue[0].future.done():  # cancelled while queued
+                queue.popleft()
+            batch = [w for w in itertools.islice(queue, SLICE) if not w.future.done()]
+            if not batch:
+                continue
+            try:
                 if self._failure is not None or self._local is not None:
-                    # Lost while this request queued: do not wait for another timeout.
+                    # Lost while these requests queued: do not wait for another timeout.
                     raise BudgetUnavailable("lost earlier in this run")
-                grant = await self._backend.reserve(
+                grants = await self._backend.reserve_many(
                     key,
-                    tokens=tokens,
+                    tokens=[w.tokens for w in batch],
                     rpm=self._limits.rpm,
                     tpm=self._limits.tpm,
                     horizon=HORIZON,
                 )
-                self._remember(key, grant)
-                if grant.granted:
-                    return grant
-                log.debug("shared limiter: next slot in %.3fs", grant.wait)
-                await asyncio.sleep(grant.wait)
+            except Exception as err:  # whatever went wrong, the budget cannot be asked
+                lost = err if isinstance(err, BudgetUnavailable) else BudgetUnavailable(repr(err))
+                while queue:
+                    waiter = queue.popleft()
+                    if not waiter.future.done():
+                        waiter.future.set_exception(lost)
+                return
+            self._remember(key, grants[-1])
+            for waiter, grant in zip(batch, grants, strict=False):
+                if not grant.granted:
+                    # Come back when half a horizon of slots is in reach, not just one:
+                    # the next call then books a slice (the head's slot is still ahead).
+                    log.debug("shared limiter: next slot in %.3fs", grant.wait)
+                    await asyncio.sleep(grant.wait + HORIZON / 2)
+                    break
+                queue.remove(waiter)
+                if waiter.future.done():  # cancelled meanwhile: its slot goes back
+                    self._refund(key, 1, waiter.tokens)
+                else:
+                    waiter.future.set_result(grant)
 
     def _remember(self, key: str, grant: Grant) -> None:
         self._learned[key] = (grant.rpm, grant.tpm)

@@ -5,8 +5,9 @@
 
 The actor holds one :class:`surge._limits.budget.Budget` and runs each call whole, on its
 own clock, so every reservation is atomic across the cluster as a Redis script is. It
-needs no CPU slot (``num_cpus=0``). Each reservation books one request's slice of the
-budget, at most ``HORIZON`` seconds ahead, so an actor that dies holds almost nothing.
+needs no CPU slot (``num_cpus=0``). An actor leases the budget in small slices: one call
+books the requests its workers are waiting with, at most ``HORIZON`` seconds ahead (a
+fraction of a second of the limit), so an actor that dies holds almost nothing.
 """
 
 from __future__ import annotations
@@ -33,13 +34,12 @@ class _Budget:
     def ping(self) -> bool:
         return True
 
-    def reserve(
-        self, key: str, tokens: int, rpm: float | None, tpm: float | None, horizon: float
-    ) -> tuple[bool, float, float, float, float]:
-        g = self._budget.reserve(
+    def reserve_many(
+        self, key: str, tokens: list[int], rpm: float | None, tpm: float | None, horizon: float
+    ) -> list[Grant]:
+        return self._budget.reserve_many(
             key, tokens=tokens, rpm=rpm, tpm=tpm, now=time.monotonic(), horizon=horizon
         )
-        return (g.granted, g.wait, g.rpm, g.tpm, g.paused)
 
     def refund(
         self, key: str, requests: int, tokens: int, rpm: float | None, tpm: float | None
@@ -82,13 +82,17 @@ class RayBudgetBackend:
     async def open(self) -> None:
         await self._call("ping")
 
-    async def reserve(
-        self, key: str, *, tokens: int, rpm: float | None, tpm: float | None, horizon: float
-    ) -> Grant:
-        granted, wait, lim_r, lim_t, left = await self._call(
-            "reserve", key, tokens, rpm, tpm, horizon
-        )
-        return Grant(granted, wait, lim_r, lim_t, left)
+    async def reserve_many(
+        self,
+        key: str,
+        *,
+        tokens: list[int],
+        rpm: float | None,
+        tpm: float | None,
+        horizon: float,
+    ) -> list[Grant]:
+        grants: list[Grant] = await self._call("reserve_many", key, tokens, rpm, tpm, horizon)
+        return grants
 
     async def refund(
         self, key: str, *, requests: int, tokens: int, rpm: float | None, tpm: float | None
