@@ -87,7 +87,11 @@ async def _run(
     gate: Gate | None
     if isinstance(limiter, str):
         gate = shared_gate(limiter, settings.limits, settings.endpoint)
-        await gate.open()  # unreachable at the start: fail before anything is sent
+        try:
+            await gate.open()  # unreachable at the start: fail before anything is sent
+        except BaseException:
+            await gate.aclose()
+            raise
     else:
         gate = limiter
     engine = Engine(
