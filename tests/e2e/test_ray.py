@@ -115,3 +115,20 @@ def test_resume_skips_ids_already_in_the_results_folder(tmp_path: Path) -> None:
         assert sim.stats()["received"] == 13  # the 7 finished ids were never sent
     finally:
         sim.stop_thread()
+
+
+def test_the_processor_works_in_a_plain_map_batches() -> None:
+    sim = Simulator(SimConfig()).start_thread()
+    try:
+        ds = ray.data.from_items([{"id": f"x{i}", "prompt": f"p {i}"} for i in range(6)])
+        out = ds.map_batches(
+            surge.ray.SurgeProcessor,
+            fn_constructor_kwargs={"endpoint": sim.base_url, "model": "gpt-4o-mini"},
+            compute=ray.data.ActorPoolStrategy(size=1),
+            batch_size=2,
+        ).take_all()
+        assert sorted(r["custom_id"] for r in out) == [f"x{i}" for i in range(6)]
+        assert all(r["error"] is None for r in out)
+        assert sim.stats()["received"] == 6
+    finally:
+        sim.stop_thread()

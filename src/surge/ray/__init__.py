@@ -60,9 +60,10 @@ def process(
     """A dataset of results (``custom_id``, ``response``, ``error``), one row per input row.
 
     Lazy, like every Ray Data transform: nothing is sent until it is consumed or written.
-    An actor runs one batch at a time, so ``batch_size`` (default: ``limits.concurrency``)
-    bounds the requests each actor has in flight. ``num_cpus`` per actor: requests wait on
-    the network, so an actor needs little CPU.
+    Each actor runs a few batches at once over one connection pool of
+    ``limits.concurrency`` connections (its cap on requests in flight); ``batch_size``
+    defaults to ``limits.concurrency``. ``num_cpus`` per actor: requests wait on the
+    network, so an actor needs little CPU.
     """
     if limiter is None and budget not in _BUDGETS:
         _BUDGETS[budget] = budget_actor(budget)

@@ -7,9 +7,9 @@
         concurrency=4, batch_size=64, batch_format="pyarrow",
     )
 
-Each actor keeps one event loop (in a thread) and one gate for its whole life; every
-batch runs through :func:`surge.amap` on it, so requests are retried, paced and settled
-exactly as in a ``surge run``. All actors share one budget: a named Ray actor (the
+Each actor keeps one gate and one connection pool for its whole life; every batch runs
+through :func:`surge.amap` on the actor's event loop, so requests are retried, paced and
+settled exactly as in a ``surge run``. All actors share one budget: a named Ray actor (the
 default) or a Redis limiter (``limiter="redis://..."``), so the RPM/TPM limit holds for
 the cluster, not per actor. A row that fails becomes a row with its ``error``; a batch
 never raises, so a job never fails because of one request.
@@ -26,13 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import threading
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
 
-from .._limits.gate import Gate
+from .._http.transport import AiohttpTransport
 from .._limits.remote import shared_gate
 from .._limits.shared_gate import SharedGate
 from ..api import amap
@@ -111,7 +110,13 @@ def _output(items: list[dict[str, Any]], results: Iterable[Result]) -> dict[str,
 
 
 class SurgeProcessor:
-    """Runs each batch of request rows through surge; one shared budget for all actors."""
+    """Runs each batch of request rows through surge; one shared budget for all actors.
+
+    ``__call__`` is an async generator, so Ray Data runs several batches of one actor at
+    once on the actor's event loop (no stall while a batch's slowest request finishes);
+    one HTTP connection pool per actor caps its requests in flight at
+    ``limits.concurrency``.
+    """
 
     def __init__(
         self,
@@ -134,34 +139,28 @@ class SurgeProcessor:
             "options": options,
             "model": model,
         }
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
         gate: SharedGate
         if limiter is not None:
             gate = shared_gate(limiter, self._limits, self._endpoint)
         else:
             gate = SharedGate(self._limits, RayBudgetBackend(budget), endpoint=self._endpoint)
-        self._gate: Gate = gate
-        self._run(gate.open())
-
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def __call__(self, batch: Any) -> dict[str, list[Any]]:
-        items = [_item(row) for row in rows_of(batch)]
-        results = self._run(
-            amap(
-                items,
-                endpoint=self._endpoint,
-                limits=self._limits,
-                limiter=self._gate,
-                **self._kwargs,
-            )
+        self._gate = gate
+        self._opening: asyncio.Task[None] | None = None
+        self._transport = AiohttpTransport(
+            concurrency=self._limits.concurrency, connect_timeout=Timeout.coerce(timeout).connect
         )
-        return _output(items, results)
 
-    def __del__(self) -> None:
-        loop = getattr(self, "_loop", None)
-        if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(loop.stop)
+    async def __call__(self, batch: Any) -> AsyncIterator[dict[str, list[Any]]]:
+        if self._opening is None:  # the first batches of an actor share one connection
+            self._opening = asyncio.get_running_loop().create_task(self._gate.open())
+        await asyncio.shield(self._opening)
+        items = [_item(row) for row in rows_of(batch)]
+        results = await amap(
+            items,
+            endpoint=self._endpoint,
+            limits=self._limits,
+            limiter=self._gate,
+            transport=self._transport,
+            **self._kwargs,
+        )
+        yield _output(items, results)
