@@ -365,8 +365,12 @@ def surge_cli(
     *extra: str,
     name: str = "surge run (CLI)",
     sample_rss: bool = False,
+    fresh: bool = True,
 ) -> Outcome:
-    """``surge run`` as a subprocess; wall includes interpreter start-up and file I/O."""
+    """``surge run`` as a subprocess; wall includes interpreter start-up and file I/O.
+
+    ``fresh=False`` keeps the output of an earlier run: the run is then a resume.
+    """
     require_surge()
     if importlib.util.find_spec("surge.cli.main") is None:
         sys.exit(
@@ -374,7 +378,8 @@ def surge_cli(
         )
     inp = write_input(WORK / f"input-{n}.jsonl", n)
     out = WORK / f"output-{n}.jsonl"
-    out.unlink(missing_ok=True)  # a fresh run, not a resume
+    if fresh:
+        out.unlink(missing_ok=True)  # a fresh run, not a resume
     cmd = surge_cli_args(inp, out, base_url, concurrency, *extra)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

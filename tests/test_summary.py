@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -32,8 +33,9 @@ def test_summary_dict_has_every_figure_and_is_json_ready() -> None:
     assert d["requests_per_second"] == pytest.approx(5_010 / 12.5, abs=0.01)
     assert (d["attempts"], d["retries"], d["rate_limited"]) == (5_030, 20, 3)
     assert (d["tokens_in"], d["tokens_out"]) == (51_234, 20_456)
-    assert d["latency_ms"]["p50"] == pytest.approx(5_050, abs=1)
-    assert d["latency_ms"]["p99"] == pytest.approx(9_901, abs=1)
+    # A streaming sketch: within 1% of the exact percentiles.
+    assert d["latency_ms"]["p50"] == pytest.approx(5_050, rel=0.01)
+    assert d["latency_ms"]["p99"] == pytest.approx(9_901, rel=0.01)
     assert d["output"] == "out.jsonl"
 
 
@@ -48,7 +50,8 @@ def test_format_summary_lists_outcomes_rates_tokens_latency_and_output() -> None
     assert "12.5s (400.8 req/s)" in body
     assert "5,030 (20 retries, 3 rate-limited 429s)" in body
     assert "51,234 in / 20,456 out" in body
-    assert "p50 5,050 ms, p95 9,505 ms, p99 9,901 ms" in body
+    # Percentiles from a streaming sketch: within 1% of 5,050 / 9,505 / 9,901 ms.
+    assert re.search(r"p50 5,0\d\d ms, p95 9,[45]\d\d ms, p99 9,[89]\d\d ms", body), body
     assert body.endswith("output      out.jsonl")
 
 

@@ -16,6 +16,7 @@ every result as it finishes and make the call resumable.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -25,11 +26,10 @@ from ._engine.attempt import Step
 from ._engine.engine import Engine, EngineSettings
 from ._http.transport import Transport
 from ._limits.gate import Gate
-from ._limits.remote import shared_gate
-from ._limits.shared_gate import SharedGate
+from ._limits.remote import guarded, opened_gate
 from ._sync import run_sync
 from .config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .events import Listener, RunStats
 from .io.formats import RequestBuilder
 from .io.source import InputFormat, iter_items, read_lines
@@ -42,6 +42,14 @@ Items = Iterable[Any] | AsyncIterable[Any]
 #: ``limiter=``: a shared limiter's address (``"redis://host:6379/0"``) or a Gate object.
 Limiter = str | Gate | None
 
+# as_completed: results waiting for the caller, at most (the input is read no further).
+_AS_COMPLETED_BUFFER = 1_000
+
+
+def _expect(name: str, value: object, types: tuple[type, ...], expected: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+        raise ConfigError(f"{name} must be {expected}, got {type(value).__name__} {value!r:.60}")
+
 
 def _settings(
     endpoint: Endpoint | str | None,
@@ -51,24 +59,62 @@ def _settings(
     options: RunOptions | None,
     model: str | None,
 ) -> EngineSettings:
+    _expect("endpoint", endpoint, (Endpoint, str), "a surge.Endpoint or a base URL string")
+    _expect("limits", limits, (Limits,), "a surge.Limits")
+    _expect("retry", retry, (RetryPolicy,), "a surge.RetryPolicy")
+    _expect("timeout", timeout, (Timeout, int, float), "a surge.Timeout or seconds")
+    _expect("options", options, (RunOptions,), "a surge.RunOptions")
+    _expect("model", model, (str,), "a model name (str)")
     if isinstance(endpoint, str):
         endpoint = Endpoint(base_url=endpoint)
     options = options or RunOptions()
     if model is not None:
         options = replace(options, model=model)
-    return EngineSettings(
+    settings = EngineSettings(
         endpoint=endpoint or Endpoint(),
         limits=limits or Limits(),
         retry=retry or RetryPolicy(),
         timeout=Timeout.coerce(timeout) if timeout is not None else Timeout(),
         options=options,
     )
+    settings.endpoint.resolved_base_url()  # a malformed URL is a ConfigError, raised now
+    return settings
+
+
+def _check_call(requests: object, output: object, on_event: object) -> None:
+    if isinstance(requests, str | bytes | Request) or not isinstance(
+        requests, Iterable | AsyncIterable
+    ):
+        raise ConfigError(
+            "requests must be an iterable (a list of prompts, dicts or surge.Request), "
+            f"got {type(requests).__name__}"
+        )
+    _expect("output", output, (str, Path), "a path (str or pathlib.Path)")
+    if on_event is not None and not callable(on_event):
+        raise ConfigError(f"on_event must be a callable, got {type(on_event).__name__}")
 
 
 def _store(output: str | Path | None, options: RunOptions) -> ResultStore:
     if output is None:
         return MemoryStore()
     return JsonlStore(output, retry_failed=options.retry_failed)
+
+
+def _positioned(item: object, position: int) -> object:
+    """The caller's Request is never touched: the engine gets a copy carrying its position."""
+    return replace(item, line=position) if isinstance(item, Request) else item
+
+
+async def _own_items(requests: Items) -> AsyncIterator[object]:
+    position = 0
+    if isinstance(requests, AsyncIterable):
+        async for item in requests:
+            position += 1
+            yield _positioned(item, position)
+    else:
+        for item in requests:
+            position += 1
+            yield _positioned(item, position)
 
 
 async def _run(
@@ -80,43 +126,21 @@ async def _run(
     on_event: Listener | None = None,
     stats: RunStats | None = None,
     transport: Transport | None = None,
-    engine_hook: Any = None,
-    limiter: Limiter = None,
     steps: Sequence[Step] = (),
+    limiter: Limiter = None,
 ) -> RunStats:
-    gate: Gate | None
-    if isinstance(limiter, str):
-        gate = shared_gate(limiter, settings.limits, settings.endpoint)
-        try:
-            await gate.open()  # unreachable at the start: fail before anything is sent
-        except BaseException:
-            await gate.aclose()
-            raise
-    else:
-        gate = limiter
-    engine = Engine(
-        settings,
-        transport=transport,
-        gate=gate,
-        steps=steps,
-        listeners=(on_event,) if on_event is not None else (),
-        stats=stats,
-    )
-    if engine_hook is not None:
-        engine_hook(engine)
-    # A shared limiter that becomes unreachable stops launching; the run then drains and
-    # the failure is raised once every request in flight is recorded.
-    unsubscribe = gate.on_failure(engine.request_stop) if isinstance(gate, SharedGate) else None
-    try:
-        stats = await engine.run(source, store, on_result=on_result)
-    finally:
-        if unsubscribe is not None:
-            unsubscribe()
-        if isinstance(limiter, str) and isinstance(gate, SharedGate):
-            await gate.aclose()
-    if isinstance(gate, SharedGate):
-        gate.raise_if_failed()
-    return stats
+    async with opened_gate(limiter, settings.limits, settings.endpoint) as gate:
+        engine = Engine(
+            settings,
+            transport=transport,
+            gate=gate,
+            steps=steps,
+            listeners=(on_event,) if on_event is not None else (),
+            stats=stats,
+        )
+        return await guarded(
+            gate, engine.request_stop, engine.run(source, store, on_result=on_result)
+        )
 
 
 async def amap(
@@ -137,19 +161,21 @@ async def amap(
     """Run every request; return one :class:`Result` per request, in input order.
 
     With ``output``, requests already finished in that file are not sent again and are
-    returned from the file. ``limiter="redis://host:6379/0"`` shares the rate limits with
-    every other process pointed at the same Redis.
+    returned from the file. The objects passed in are never modified.
+    ``limiter="redis://host:6379/0"`` shares the rate limits with every other process
+    pointed at the same Redis.
     """
+    _check_call(requests, output, on_event)
     settings = _settings(endpoint, limits, retry, timeout, options, model)
     store = _store(output, settings.options)
-    collected: dict[int, Result] = {}
+    collected: dict[int, Result] = {}  # by position in ``requests`` (1-based)
 
     def keep(result: Result) -> None:
         collected[result.line or 0] = result
 
     builder = RequestBuilder(settings.options)
     await _run(
-        iter_items(requests, builder),
+        iter_items(_own_items(requests), builder),
         settings,
         store,
         on_result=keep,
@@ -167,7 +193,11 @@ async def amap(
 
 
 def map(requests: Items, **kwargs: Any) -> list[Result]:
-    """Synchronous :func:`amap`. Works inside a running event loop (Jupyter) too."""
+    """Synchronous :func:`amap`. Works inside a running event loop (Jupyter) too.
+
+    Ctrl-C (or Jupyter's stop button) cancels the run: nothing is sent after
+    ``KeyboardInterrupt`` is raised.
+    """
     return run_sync(amap(requests, **kwargs))
 
 
@@ -186,31 +216,54 @@ async def as_completed(
     transport: Transport | None = None,
     limiter: Limiter = None,
 ) -> AsyncIterator[Result]:
-    """Yield each :class:`Result` as soon as it is finished (completion order)."""
+    """Yield each :class:`Result` as soon as it is finished (completion order).
+
+    A caller that reads slowly holds the run back: once about a thousand results wait,
+    no further input is read (memory stays flat however long the input).
+    """
+    _check_call(requests, output, on_event)
     settings = _settings(endpoint, limits, retry, timeout, options, model)
     settings = replace(settings, options=replace(settings.options, ordered=False))
     store = _store(output, settings.options)
-    queue: asyncio.Queue[Result | None] = asyncio.Queue()
+    ready: deque[Result] = deque()
+    changed = asyncio.Event()  # a result arrived, one was taken, or the run ended
+    bound = max(_AS_COMPLETED_BUFFER, settings.limits.concurrency)
+
+    def arrived(result: Result) -> None:
+        ready.append(result)
+        changed.set()
+
+    async def throttled(items: AsyncIterable[Any]) -> AsyncIterator[Any]:
+        async for item in items:
+            while len(ready) >= bound:
+                changed.clear()
+                await changed.wait()
+            yield item
+
     builder = RequestBuilder(settings.options)
     task = asyncio.create_task(
         _run(
-            iter_items(requests, builder),
+            iter_items(throttled(_own_items(requests)), builder),
             settings,
             store,
-            on_result=queue.put_nowait,
+            on_result=arrived,
             on_event=on_event,
             stats=stats,
             transport=transport,
             limiter=limiter,
         )
     )
-    task.add_done_callback(lambda _: queue.put_nowait(None))
+    task.add_done_callback(lambda _: changed.set())
     try:
         while True:
-            result = await queue.get()
-            if result is None:
+            if ready:
+                yield ready.popleft()
+                changed.set()
+                continue
+            if task.done():
                 break
-            yield result
+            changed.clear()
+            await changed.wait()
         await task  # re-raise a failure of the run itself
     finally:
         if not task.done():
@@ -231,14 +284,15 @@ async def run_file(
     on_event: Listener | None = None,
     stats: RunStats | None = None,
     transport: Transport | None = None,
-    engine_hook: Any = None,
-    limiter: Limiter = None,
     steps: Sequence[Step] = (),
+    limiter: Limiter = None,
 ) -> RunStats:
     """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``.
 
     ``steps`` are extra attempt steps (a response cache, a budget), outermost first.
     """
+    _expect("input_path", input_path, (str, Path), "a path (str or pathlib.Path)")
+    _expect("output", output, (str, Path), "a path (str or pathlib.Path)")
     settings = _settings(endpoint, limits, retry, timeout, options, None)
     builder = RequestBuilder(settings.options)
     return await _run(
@@ -248,7 +302,6 @@ async def run_file(
         on_event=on_event,
         stats=stats,
         transport=transport,
-        engine_hook=engine_hook,
-        limiter=limiter,
         steps=steps,
+        limiter=limiter,
     )

@@ -8,10 +8,12 @@
 Tree::
 
     SurgeError                 root: catch this to catch everything surge raises
-    ├── ConfigError            bad options (exit code 2 on the CLI)
+    ├── ConfigError            bad options, or an endpoint that refuses every request
+    │                          (wrong URL, key or model; exit code 2 on the CLI)
     ├── InputError             one input line is unusable (line number + reason);
     │                          recorded as that line's result, never stops the run
-    ├── OutputError            the output file cannot be read back or written
+    ├── OutputError            the output file cannot be read back or written: the run
+    │                          stops (exit code 3 on the CLI; the same command resumes)
     ├── LimiterError           the shared rate limiter (--limiter) cannot be reached
     └── RequestError           one request ended without a usable answer
         ├── APIStatusError     the server answered with a non-2xx status
@@ -20,7 +22,9 @@ Tree::
         └── APITimeoutError    an attempt exceeded its timeout
 
 Request errors are *recorded* on the result (``Result.error``), not raised, so one bad
-request never stops a run; they are classes so that policy code can match on them.
+request never stops a run; :meth:`surge.Result.raise_for_error` raises the matching class
+for callers who prefer exceptions, and the transport raises the connection and timeout
+errors that the retry policy matches on.
 """
 
 from __future__ import annotations
@@ -109,9 +113,17 @@ class RateLimitError(APIStatusError):
 
 
 class APIConnectionError(RequestError):
-    """The connection could not be made, or was closed without an answer."""
+    """The connection could not be made, or was closed without an answer.
+
+    ``at_connect`` is true when no connection was ever made (refused, DNS failure, TLS
+    mismatch): the endpoint itself is wrong rather than busy.
+    """
 
     code = "connection_error"
+
+    def __init__(self, message: str, *, code: str | None = None, at_connect: bool = False):
+        super().__init__(message, code=code)
+        self.at_connect = at_connect
 
 
 class APITimeoutError(RequestError):

@@ -13,10 +13,12 @@ subscribe at all; they poll :class:`RunStats`, which the engine keeps current.
 from __future__ import annotations
 
 import time
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from ._http.openai import usage_counts
+from ._sketch import LatencySketch
 
 if TYPE_CHECKING:
     from .models import Result
@@ -56,15 +58,6 @@ Event = RequestStarted | RequestRetrying | RequestFinished
 Listener = Callable[[Event], None]
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    k = (len(sorted_values) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
-
-
 @dataclass(slots=True)
 class RunStats:
     """Live counters for one run. The engine is the only writer.
@@ -89,7 +82,7 @@ class RunStats:
     started_at: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
     errors_by_code: dict[str, int] = field(default_factory=dict)
-    latencies: array[float] = field(default_factory=lambda: array("d"))
+    latencies: LatencySketch = field(default_factory=LatencySketch)  # constant memory
 
     @property
     def elapsed(self) -> float:
@@ -115,11 +108,12 @@ class RunStats:
         return remaining / self.rate
 
     def latency_percentiles(self) -> dict[str, float]:
-        values = sorted(self.latencies)
+        """p50/p95/p99 in seconds, within 1% (a streaming sketch, not every latency)."""
+        sketch = self.latencies
         return {
-            "p50": _percentile(values, 0.50),
-            "p95": _percentile(values, 0.95),
-            "p99": _percentile(values, 0.99),
+            "p50": sketch.quantile(0.50),
+            "p95": sketch.quantile(0.95),
+            "p99": sketch.quantile(0.99),
         }
 
     def record(self, result: Result) -> None:
@@ -135,10 +129,8 @@ class RunStats:
             else:
                 self.failed += 1
         if result.latency is not None:
-            self.latencies.append(result.latency)
-        usage = result.usage
-        if usage:
-            self.tokens_in += int(usage.get("prompt_tokens", usage.get("input_tokens", 0)) or 0)
-            self.tokens_out += int(
-                usage.get("completion_tokens", usage.get("output_tokens", 0)) or 0
-            )
+            self.latencies.add(result.latency)
+        usage = usage_counts(result.body)
+        if usage is not None:
+            self.tokens_in += usage.input
+            self.tokens_out += usage.output

@@ -110,6 +110,33 @@ class Result:
             return "".join(parts) if parts else None
         return None
 
+    def raise_for_error(self) -> None:
+        """Raise the :class:`~surge.RequestError` subclass matching this result's error.
+
+        ``APIStatusError`` (``RateLimitError`` for a 429) when the server answered,
+        ``APITimeoutError``/``APIConnectionError`` when it did not; nothing when ok.
+        """
+        from .errors import (
+            APIConnectionError,
+            APIStatusError,
+            APITimeoutError,
+            RateLimitError,
+            RequestError,
+        )
+
+        if self.ok:
+            return
+        code = self.error.code if self.error is not None else "request_error"
+        message = f"{self.custom_id}: {self.error.message if self.error else 'no answer'}"
+        if self.status_code is not None:
+            cls = RateLimitError if self.status_code == 429 else APIStatusError
+            raise cls(message, status_code=self.status_code, body=self.body, code=code)
+        if code == APITimeoutError.code:
+            raise APITimeoutError(message)
+        if code == APIConnectionError.code:
+            raise APIConnectionError(message)
+        raise RequestError(message, code=code)
+
     def to_output(self) -> dict[str, Any]:
         """This result as one Batch-API output record (a dict ready for JSON)."""
         response = None

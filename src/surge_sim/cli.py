@@ -25,7 +25,13 @@ _rate = click.FloatRange(0.0, 1.0)
 
 @click.command("sim")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port (0 = any free port).")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0 = any free port).",
+)
 @click.option("--latency", default=0.0, type=float, help="Fixed seconds before each answer.")
 @click.option(
     "--jitter", "latency_jitter", default=0.0, type=float, help="Latency varies by +/- this."
@@ -53,6 +59,8 @@ _rate = click.FloatRange(0.0, 1.0)
 @click.option("--slow-start", default=0.0, type=_rate, help="Rate of slow first bytes.")
 @click.option("--slow-start-seconds", default=5.0, type=float, show_default=True)
 @click.option("--fail-first", default=0, type=int, help="First N attempts of each request get 503.")
+@click.option("--strict-models", is_flag=True, help="Unknown models get 404 model_not_found.")
+@click.option("--refuse-marker", default=None, help="Bodies with this text always get 429.")
 @click.option("--seed", default=0, type=int, show_default=True)
 @click.option(
     "--api-key", envvar="SURGE_SIM_API_KEY", default=None, help="Require this bearer key."
@@ -80,6 +88,10 @@ def sim_command(host: str, port: int, use_uvloop: bool, no_log: bool, **settings
     loop = _new_loop(use_uvloop)
     try:
         loop.run_until_complete(_serve(Simulator(config, host=host, port=port)))
+    except OSError as err:  # port in use, address not available: one line, no traceback
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {err.strerror or err}"
+        ) from None
     finally:
         loop.close()
 

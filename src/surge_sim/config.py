@@ -68,7 +68,13 @@ class SimConfig:
         log_requests: keep a per-request log in ``/stats`` (turn off for huge benchmarks).
         embedding_dimensions: default length of embedding vectors (64 keeps bodies small;
             requests may ask for others with ``dimensions``).
-        models: ids listed by ``GET /v1/models`` (any model id is accepted in requests).
+        models: ids listed by ``GET /v1/models`` (any model id is accepted in requests,
+            unless ``strict_models``).
+        strict_models: a request naming a model not in ``models`` gets OpenAI's 404
+            ``model_not_found``.
+        refuse_marker: requests whose body contains this text always get a 429 with no
+            ``retry-after`` and no rate-limit headers (one request a provider keeps
+            refusing, while the others go through).
         batch_time_scale: real seconds per provider second for batches (0.001 turns the
             24 h completion window into 86 s and every phase below 1000 times shorter).
         batch_validate_seconds, batch_finalize_seconds: provider seconds spent in the
@@ -99,6 +105,8 @@ class SimConfig:
     log_requests: bool = True
     embedding_dimensions: int = 64
     models: tuple[str, ...] = DEFAULT_MODELS
+    strict_models: bool = False
+    refuse_marker: str | None = None
     batch_time_scale: float = 1.0
     batch_validate_seconds: float = 5.0
     batch_finalize_seconds: float = 5.0

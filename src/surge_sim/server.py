@@ -48,6 +48,14 @@ _BAD_JSON = (
     "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
     "sent was not valid JSON.)"
 )
+_REFUSED = {
+    "error": {
+        "message": "Rate limit reached. Please try again later.",
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+}
 _LIMIT_FIELDS = frozenset({"rpm", "tpm", "limit_mode", "window_seconds"})
 
 
@@ -190,6 +198,15 @@ class SimServer:
                     raise ApiError(400, _BAD_JSON) from err
                 req = PARSERS[endpoint](body)  # type: ignore[index]
                 digest, model = req.digest, req.model
+                if cfg.strict_models and req.model not in cfg.models:
+                    raise ApiError(
+                        404,
+                        f"The model `{req.model}` does not exist or you do not have access to it.",
+                        code="model_not_found",
+                    )
+                if cfg.refuse_marker and cfg.refuse_marker.encode() in raw:
+                    status = 429
+                    return _json(429, _REFUSED, {"x-request-id": headers["x-request-id"]})
                 answer = make_answer(req, cfg.seed)
             except ApiError as err:
                 if self.limits.active:

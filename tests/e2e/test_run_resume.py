@@ -137,6 +137,9 @@ def test_second_sigint_exits_at_once_with_valid_output(sim_factory, tmp_path: Pa
     with cli_process(*args) as drain:
         wait_for_lines(out, 5, drain.proc)
         sim.update_config(latency=5.0)  # what is in flight now would take long to finish
+        # Requests admitted before the change finish in 0.05 s; then the engine's graceful
+        # stop would end the run before the second signal. Wait for slow ones only.
+        time.sleep(0.3)
         deadline = time.monotonic() + 5
         while sim.stats(log=False)["in_flight"] == 0 and time.monotonic() < deadline:
             time.sleep(0.01)

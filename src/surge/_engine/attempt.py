@@ -5,8 +5,14 @@
 
 The order of an attempt::
 
-    build → cache lookup → budget → validate → limiter → send → parse
-                 ↑ (a hit returns here: no rate limit, no cost)
+    build → fail-fast watch → cache lookup → budget → validate → limiter → send → parse
+                                  ↑ (a hit returns here: no rate limit, no cost)
+
+The engine composes ``[FailFastStep, *steps, LimitStep]`` around the sender: the
+fail-fast watch (``failfast.py``) sees every attempt that was sent and stops the run when
+the endpoint itself is wrong; the caller's steps (cache, budget, validation) come next;
+the rate limiter is innermost, so only attempts that really go out consume rate limit.
+An exception escaping a step becomes that request's ``internal_error`` result.
 
 Each step is an async callable ``step(attempt, call_next) -> Outcome``, like aiohttp's
 client middlewares: it may look at the attempt before calling ``call_next`` (a cache hit
@@ -32,6 +38,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ..errors import RequestError
 from ..models import ErrorInfo, Request
 
 __all__ = ["Attempt", "Next", "Outcome", "Step", "compose"]
@@ -51,6 +58,7 @@ class Attempt:
     request_id: str | None = None
     server_delay: float | None = None  # the wait the server asked for (Retry-After)
     sent_at: float | None = None  # monotonic time the request left
+    transport_error: RequestError | None = None  # no answer at all: why (reset, refused...)
     # Filled by later steps:
     parsed: Any = None  # a structured answer, validated
     cached: bool = False  # answered from the response cache

@@ -3,13 +3,27 @@
     engine = Engine(EngineSettings(endpoint=Endpoint(base_url=url), limits=Limits(100)))
     stats = await engine.run(read_lines("in.jsonl", builder), JsonlStore("out.jsonl"))
 
-One request travels one way: the *feeder* reads the source and asks the store's *ledger*
-what to do with each item (send it, record it as an invalid line, or skip it as already
-finished); requests go on a bounded queue; ``concurrency`` *workers* take them one at a
-time and run each *attempt* through the step chain of ``attempt.py`` (cache, budget,
-validation, rate limit, send); a retry waits its own delay, and the final result goes to
-the *store* (through the reorder buffer when ``ordered``). Nothing else decides that a
-request is finished.
+One request travels one way::
+
+    source ─▶ feeder ─▶ ledger.admit ─▶ work queue ─▶ worker ─▶ attempt steps ─▶ reorder ─▶ store
+                                            ▲                      │ retry
+                                            └──── delay queue ◀────┘
+
+The *feeder* reads the source, checks each request (``validate.py``) and asks the store's
+*ledger* what to do with it (send it, record it as an invalid line, skip it as finished);
+work goes on a bounded queue; ``concurrency`` *workers* run one *attempt* at a time
+through the steps of ``attempt.py`` (cache, budget, validation, rate limit, send). A retry
+goes to the *delay queue* (``delays.py``) and gives its worker back while it waits; the
+final result goes to the *store* (through the reorder buffer when ``ordered``). Nothing
+else decides that a request is finished.
+
+Failures: an unexpected exception inside one attempt becomes that request's
+``internal_error`` result and the run goes on. A failure of the run itself (the store
+cannot write, the source raises) cancels every task of the run's ``TaskGroup`` and is
+raised from :meth:`Engine.run` as it is. An endpoint that is wrong for every request
+(``failfast.py``, the outermost attempt step) stops the run and raises
+:class:`~surge.ConfigError`; requests it refused are not written, so the same command
+resumes once the option is fixed.
 """
 
 from __future__ import annotations
@@ -26,20 +40,21 @@ from .. import _constants as C
 from .._http.transport import AiohttpTransport, Transport
 from .._limits.gate import Gate, LocalGate
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from ..errors import InputError
+from ..errors import ConfigError, InputError, OutputError
 from ..events import Listener, RequestFinished, RequestRetrying, RequestStarted, RunStats
 from ..io.ledger import Ledger, Skip
 from ..io.store import ResultStore
-from ..models import Request, Result
-from .attempt import Attempt, Step, compose
+from ..models import ErrorInfo, Request, Result
+from .attempt import Attempt, Outcome, Step, compose
+from .delays import DelayQueue
+from .failfast import EndpointProblem, FailFastStep, Tripwire, explain
 from .ordering import Reorderer
 from .steps import LimitStep, Sender
+from .validate import request_problem
 
 __all__ = ["Engine", "EngineSettings"]
 
 log = logging.getLogger(__name__)
-
-_STOP = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +64,22 @@ class EngineSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: Timeout = field(default_factory=Timeout)
     options: RunOptions = field(default_factory=RunOptions)
+    fail_fast: bool = True  # stop the run when the endpoint itself is wrong (failfast.py)
+
+
+@dataclass(slots=True)
+class _Job:
+    """One request on its way: the engine's own record (the caller's Request is untouched)."""
+
+    request: Request
+    index: int  # position among the requests of this run (ordering, results)
+    body: dict[str, Any]
+    number: int = 0  # attempts made so far
+    first_sent: float | None = None
 
 
 class Engine:
-    """Runs requests through limiter, transport and retry policy into a store."""
+    """Runs requests through the attempt steps into a store (see the module docstring)."""
 
     def __init__(
         self,
@@ -75,10 +102,14 @@ class Engine:
         self.listeners = listeners
         self.stats = stats or RunStats()
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()  # the run is finished, or a stop was requested
         self._headers = self._base_headers()
         self._urls: dict[str, str] = {}
         self._feeder: asyncio.Task[None] | None = None
         self._reorder: Reorderer | None = None
+        self._tripwire = Tripwire() if settings.fail_fast else None
+        self._open = 0  # jobs fed and not yet finished (queued, in flight or waiting)
+        self._fed_all = False
         sender = Sender(
             self.transport,
             self._url,
@@ -89,7 +120,10 @@ class Engine:
             on_send=self._on_send,
             rng=rng,
         )
-        self._chain = compose([*steps, LimitStep(self.gate, self._stopping)], sender)
+        first: list[Step] = []
+        if self._tripwire is not None:
+            first.append(FailFastStep(self._tripwire, on_trip=self.request_stop))
+        self._chain = compose([*first, *steps, LimitStep(self.gate, self._stopping)], sender)
 
     # -- set-up ------------------------------------------------------------------
     def _base_headers(self) -> dict[str, str]:
@@ -110,6 +144,11 @@ class Engine:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    @property
+    def endpoint_problem(self) -> EndpointProblem | None:
+        """Why the run was stopped early, when the endpoint itself was wrong."""
+        return self._tripwire.tripped if self._tripwire is not None else None
+
     def flush_pending(self) -> None:
         """Write finished results held for ordering now (before an immediate exit)."""
         if self._reorder is not None:
@@ -118,8 +157,9 @@ class Engine:
     def request_stop(self) -> None:
         """Graceful stop: launch nothing new; in-flight requests may finish."""
         self._stopping.set()
+        self._wake.set()
         if self._feeder is not None:
-            # The feeder may be blocked on a full queue or reorder buffer: stop it there.
+            # The feeder may be blocked on a full queue, the reorder buffer or the input.
             self._feeder.cancel()
 
     # -- the run -------------------------------------------------------------------
@@ -136,7 +176,10 @@ class Engine:
         self.gate.warm()
 
         def deliver(result: Result) -> None:
-            store.write(result)
+            try:
+                store.write(result)
+            except OSError as err:  # a store should say OutputError; be sure it does
+                raise OutputError(f"cannot write a result: {err.strerror or err}") from err
             self.stats.record(result)
             if on_result is not None:
                 on_result(result)
@@ -149,91 +192,126 @@ class Engine:
             capacity=self.settings.options.reorder_buffer,
         )
         concurrency = self.settings.limits.concurrency
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency * 2)
-        workers = [asyncio.create_task(self._worker(queue, reorder)) for _ in range(concurrency)]
-        feeder = self._feeder = asyncio.create_task(self._feed(source, ledger, queue, reorder))
+        queue: asyncio.Queue[_Job | Result] = asyncio.Queue(maxsize=concurrency * 2)
+        delays: DelayQueue[_Job] = DelayQueue(queue.put)
+        failed = False
         try:
-            await asyncio.wait({feeder})
-            if not feeder.cancelled() and feeder.exception() is not None:
-                raise feeder.exception()  # type: ignore[misc]
-            if self._stopping.is_set():
-                while not queue.empty():  # queued but never started: left for the resume
-                    queue.get_nowait()
-            for _ in workers:
-                await queue.put(_STOP)
-            await self._join(workers, grace)
+            async with asyncio.TaskGroup() as group:
+                feeder = self._feeder = group.create_task(
+                    self._feed(source, ledger, queue, reorder)
+                )
+                workers = [
+                    group.create_task(self._worker(queue, delays, reorder))
+                    for _ in range(concurrency)
+                ]
+                timer = group.create_task(delays.run())
+                await self._wake.wait()
+                if self._stopping.is_set():
+                    timer.cancel()
+                    await asyncio.gather(timer, return_exceptions=True)
+                    await self._wind_down(queue, delays, grace)
+                for task in (feeder, timer, *workers):
+                    task.cancel()
+        except BaseExceptionGroup as group_error:
+            failed = True
+            raise _first(group_error) from None
         except BaseException:
-            feeder.cancel()
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(feeder, *workers, return_exceptions=True)
+            failed = True
             raise
         finally:
-            reorder.flush_partial()
-            self.stats.finished_at = time.monotonic()
-            store.close()
-            if self._owns_transport:
-                await self.transport.close()
+            try:
+                reorder.flush_partial()
+            except Exception:
+                if not failed:
+                    raise
+                log.debug("results held for ordering could not be written", exc_info=True)
+            finally:
+                self.stats.finished_at = time.monotonic()
+                store.close()
+                if self._owns_transport:
+                    await self.transport.close()
+        problem = self.endpoint_problem
+        if problem is not None:
+            model = f" (model {problem.model})" if problem.model else ""
+            log.debug("run stopped: endpoint problem%s", model)
+            raise ConfigError(explain(problem, self.settings.endpoint.resolved_base_url()))
         return self.stats
 
-    async def _join(self, workers: list[asyncio.Task[None]], grace: float) -> None:
-        """Wait for workers; once a stop is requested, give in-flight work ``grace`` s."""
-        pending: set[asyncio.Task[Any]] = set(workers)
-        stop_wait: asyncio.Task[Any] = asyncio.create_task(self._stopping.wait())
-        try:
-            while pending:
-                done, pending = await asyncio.wait(
-                    pending | {stop_wait}, return_when=asyncio.FIRST_COMPLETED
-                )
-                pending.discard(stop_wait)
-                for task in done:
-                    if task is not stop_wait and task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
-                if stop_wait in done:
-                    break
-            if pending:
-                _, late = await asyncio.wait(pending, timeout=grace)
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*late, return_exceptions=True)
-        finally:
-            stop_wait.cancel()
+    async def _wind_down(
+        self, queue: asyncio.Queue[_Job | Result], delays: DelayQueue[_Job], grace: float
+    ) -> None:
+        """A stop: drop what has not started (left for the resume), let in-flight finish."""
+        while not queue.empty():
+            queue.get_nowait()
+            self._finish()
+        for _ in delays.clear():
+            self._finish()
+        if self._open > 0:
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(grace):
+                    await self._wake.wait()
+            except TimeoutError:
+                log.debug("%d requests still in flight after the grace period", self._open)
+
+    def _finish(self) -> None:
+        """One job is done (written, or left for the resume)."""
+        self._open -= 1
+        if self._open == 0 and (self._fed_all or self._stopping.is_set()):
+            self._wake.set()
 
     async def _feed(
         self,
         source: AsyncIterable[Request | InputError],
         ledger: Ledger,
-        queue: asyncio.Queue[Any],
+        queue: asyncio.Queue[_Job | Result],
         reorder: Reorderer,
     ) -> None:
         index = 0
         async for item in source:
             if self._stopping.is_set():
                 break
+            if isinstance(item, Request):
+                problem = request_problem(item)
+                if problem is not None:
+                    item = InputError(problem, line=item.line)
             work = ledger.admit(item)
             if isinstance(work, Skip):
                 self.stats.skipped += 1
                 if work.failed:
                     self.stats.skipped_failed += 1
                 continue
-            work.index = index
-            index += 1
-            await reorder.wait_for_room(work.index)
-            await queue.put(work)
-
-    async def _worker(self, queue: asyncio.Queue[Any], reorder: Reorderer) -> None:
-        while True:
-            work = await queue.get()
-            if work is _STOP or self._stopping.is_set():
-                return
             if isinstance(work, Result):
-                reorder.push(work)
-                continue
-            result = await self._execute(work)
-            if result is not None:
-                reorder.push(result)
+                work.index = index  # the ledger's own line-error result
+                job: _Job | Result = work
+            else:
+                job = _Job(work, index, work.body)
+            index += 1
+            await reorder.wait_for_room(index - 1)
+            await queue.put(job)
+            self._open += 1  # counted once queued: a stop may cancel the put above
+        self._fed_all = True
+        if self._open == 0:
+            self._wake.set()
 
-    # -- one request -------------------------------------------------------------
+    async def _worker(
+        self, queue: asyncio.Queue[_Job | Result], delays: DelayQueue[_Job], reorder: Reorderer
+    ) -> None:
+        while True:
+            job = await queue.get()
+            if self._stopping.is_set():
+                self._finish()  # not started: left for the resumed run
+                continue
+            if isinstance(job, Result):
+                reorder.push(job)
+                self._finish()
+                continue
+            result = await self._attempt(job, delays)
+            if result is not None:
+                reorder.push(result)  # a failing store raises here: the run stops
+                self._finish()
+
+    # -- one attempt ---------------------------------------------------------------
     def _emit(self, event: RequestStarted | RequestRetrying | RequestFinished) -> None:
         for listener in self.listeners:
             try:
@@ -248,66 +326,67 @@ class Engine:
 
     def _headers_for(self, attempt: Attempt) -> Mapping[str, str]:
         custom_id = attempt.request.custom_id
-        if custom_id.isascii() and len(custom_id) <= 512:
+        if custom_id.isascii() and custom_id.isprintable() and len(custom_id) <= 512:
             return {**self._headers, "X-Client-Request-Id": custom_id}
         return self._headers
 
-    async def _execute(self, request: Request) -> Result | None:
-        """All attempts for one request; ``None`` when abandoned by a shutdown."""
-        body = request.body
-        number = 0
-        first_sent: float | None = None
-        while True:
-            number += 1
-            attempt = Attempt(request, number, body)
-            outcome = await self._chain(attempt)
-            if first_sent is None:
-                first_sent = attempt.sent_at
-            if outcome.kind == "abandon":
-                return None
-            if outcome.kind == "retry":
-                if self._stopping.is_set():
-                    return None  # would have retried: leave it for the resumed run
-                self.stats.retries += 1
-                log.debug(
-                    "retry %s (attempt %d, %s) in %.2fs",
-                    request.custom_id,
-                    number,
-                    outcome.reason,
-                    outcome.delay,
-                )
-                if self.listeners:
-                    self._emit(
-                        RequestRetrying(
-                            request.custom_id, request.line, number, outcome.reason, outcome.delay
-                        )
-                    )
-                if await self._sleep_unless_stopping(outcome.delay):
-                    return None
-                if outcome.body is not None:
-                    body = outcome.body
-                continue
-            latency = time.monotonic() - first_sent if first_sent is not None else None
-            return Result(
-                custom_id=request.custom_id,
-                line=request.line,
-                index=request.index,
-                status_code=attempt.status,
-                body=attempt.data,
-                request_id=attempt.request_id,
-                error=outcome.error,
-                attempts=number,
-                latency=latency,
-                cached=attempt.cached,
-                cost=attempt.cost,
-            )
-
-    async def _sleep_unless_stopping(self, delay: float) -> bool:
-        """Sleep ``delay`` s; True if a stop was requested meanwhile."""
-        if delay <= 0:
-            return self._stopping.is_set()
+    async def _attempt(self, job: _Job, delays: DelayQueue[_Job]) -> Result | None:
+        """One attempt of ``job``: its final result, or None (retry scheduled, or left)."""
+        request = job.request
+        job.number += 1
+        attempt = Attempt(request, job.number, job.body)
         try:
-            await asyncio.wait_for(self._stopping.wait(), delay)
-        except TimeoutError:
-            return False
-        return True
+            outcome = await self._chain(attempt)
+        except Exception as err:  # a bug in a step must cost one request, not the run
+            log.exception("internal error in request %r", request.custom_id)
+            message = str(err) or type(err).__name__
+            outcome = Outcome("fail", error=ErrorInfo("internal_error", message))
+        if job.first_sent is None:
+            job.first_sent = attempt.sent_at
+        if outcome.kind == "abandon":
+            self._finish()
+            return None
+        if outcome.kind == "retry":
+            if self._stopping.is_set():
+                self._finish()  # would have retried: leave it for the resumed run
+                return None
+            self.stats.retries += 1
+            log.debug(
+                "retry %s (attempt %d, %s) in %.2fs",
+                request.custom_id,
+                job.number,
+                outcome.reason,
+                outcome.delay,
+            )
+            if self.listeners:
+                self._emit(
+                    RequestRetrying(
+                        request.custom_id, request.line, job.number, outcome.reason, outcome.delay
+                    )
+                )
+            if outcome.body is not None:
+                job.body = outcome.body
+            delays.push(job, outcome.delay)
+            return None
+        latency = time.monotonic() - job.first_sent if job.first_sent is not None else None
+        return Result(
+            custom_id=request.custom_id,
+            line=request.line,
+            index=job.index,
+            status_code=attempt.status,
+            body=attempt.data,
+            request_id=attempt.request_id,
+            error=outcome.error,
+            attempts=job.number,
+            latency=latency,
+            cached=attempt.cached,
+            cost=attempt.cost,
+        )
+
+
+def _first(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The exception that failed the run (a TaskGroup wraps it in a group)."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error

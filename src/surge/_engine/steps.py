@@ -5,7 +5,8 @@
 
 The sender makes one HTTP attempt and classifies it: a 2xx answer with a JSON body is
 ``ok``; a 200 whose body is not JSON (an HTML page from a proxy) is a retryable
-``invalid_response``; other statuses and transport failures go to the pure retry policy
+``invalid_response``; a 3xx is a final ``redirect`` error naming the Location (redirects
+are never followed: a custom auth header must not travel to another origin); other statuses and transport failures go to the pure retry policy
 (:func:`surge._http.retry.decide`), which says whether and when this request tries again.
 """
 
@@ -110,6 +111,7 @@ class Sender:
                 timeout=self._timeout,
             )
         except RequestError as err:
+            attempt.transport_error = err
             return self._transport_failure(attempt, err)
         finally:
             stats.in_flight -= 1
@@ -147,6 +149,16 @@ class Sender:
             if decision.retry:
                 return Outcome("retry", delay=decision.delay, reason="invalid_response")
             return Outcome("fail", error=error)
+        if 300 <= raw.status < 400:
+            location = raw.headers.get("location") or "(no Location header)"
+            return Outcome(
+                "fail",
+                error=ErrorInfo(
+                    "redirect",
+                    f"HTTP {raw.status}: redirected to {location}; redirects are not "
+                    "followed (use the final URL as the base URL)",
+                ),
+            )
         if raw.status == 429:
             self._stats.rate_limited += 1
         error = error_from_response(raw.status, attempt.data)

@@ -11,13 +11,19 @@ with a warning, if the shared one becomes unreachable; by default the run stops.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..config import Endpoint, Limits
 from ..errors import ConfigError
+from .gate import Gate
 from .shared_gate import BudgetBackend, SharedGate
 
-__all__ = ["shared_gate", "split_fallback"]
+__all__ = ["guarded", "opened_gate", "shared_gate", "split_fallback"]
+
+T = TypeVar("T")
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 
@@ -67,3 +73,34 @@ def shared_gate(
         endpoint=endpoint,
         fallback=url_fallback if fallback is None else fallback,
     )
+
+
+@contextlib.asynccontextmanager
+async def opened_gate(
+    limiter: str | Gate | None, limits: Limits, endpoint: Endpoint
+) -> AsyncIterator[Gate | None]:
+    """The gate for ``limiter=``: an address is connected now (a wrong one fails before
+    anything is sent) and closed after; a Gate object or None is passed through."""
+    if not isinstance(limiter, str):
+        yield limiter
+        return
+    gate = shared_gate(limiter, limits, endpoint)
+    try:
+        await gate.open()
+        yield gate
+    finally:
+        await gate.aclose()
+
+
+async def guarded(gate: Gate | None, stop: Callable[[], None], run: Awaitable[T]) -> T:
+    """Await ``run``; if the shared limiter is lost meanwhile, ``stop`` launching, let the
+    run drain, then raise :class:`LimiterError` (every request in flight is recorded)."""
+    if not isinstance(gate, SharedGate):
+        return await run
+    unsubscribe = gate.on_failure(stop)
+    try:
+        result = await run
+    finally:
+        unsubscribe()
+    gate.raise_if_failed()
+    return result

@@ -28,10 +28,13 @@ from ..batch.workflow import BatchJob, BatchSettings, FetchReport
 from ..config import Endpoint, RunOptions
 from ..errors import ConfigError, SurgeError
 from ..io.formats import parse_param
+from .exits import ExitCode
 
 __all__ = ["batch_group"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# The codes of exits.py (the one place they are defined), under this module's names.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def _say(text: str) -> None:

@@ -5,9 +5,11 @@
     surge demo                                               # no key needed
     surge sim --port 8000 --latency 0.5 --rpm 600            # the simulator, for testing
 
-Exit codes of ``surge run``: 0 every request succeeded; 1 some requests failed or some
-input lines were invalid (each is recorded in the output); 2 usage or configuration
-error; 130 interrupted (the output is valid and the printed command resumes it).
+Exit codes of ``surge run`` (``exits.py``): 0 every request succeeded; 1 some requests
+failed or some input lines were invalid (each is recorded in the output); 2 usage or
+configuration error, or an endpoint that refuses every request (wrong URL, key, model);
+3 the output could not be written; 130 interrupted (the output is valid and the printed
+command resumes it).
 """
 
 from __future__ import annotations
@@ -23,11 +25,10 @@ import click
 
 from .. import _constants as C
 from ..errors import ConfigError, SurgeError
+from .exits import ExitCode
 from .options import progress_options
 
 __all__ = ["cli", "main"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Subcommands that live in other modules are imported only when used, so `surge run`
 # starts fast and never loads the simulator or the demo.
@@ -166,6 +167,12 @@ def _resume_command() -> str:
 )
 @click.option("--ordered", is_flag=True, help="Write results in input order.")
 @click.option("--retry-failed", is_flag=True, help="Also re-send requests that ended in error.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Send the first request once, report whether the endpoint works, and exit "
+    "(nothing is written to OUTPUT).",
+)
 @click.option("--base-url", envvar="OPENAI_BASE_URL", help="API base URL [env: OPENAI_BASE_URL].")
 @click.option("--api-key", envvar="OPENAI_API_KEY", help="API key [env: OPENAI_API_KEY].")
 @click.option(
@@ -208,6 +215,7 @@ def run_command(
     workers: int,
     ordered: bool,
     retry_failed: bool,
+    check: bool,
     base_url: str | None,
     api_key: str | None,
     max_cost: float | None,
@@ -226,7 +234,7 @@ def run_command(
     """
     from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
     from ..io.formats import parse_param
-    from .runner import RunRequest, execute_run
+    from .runner import RunRequest, check_run, execute_run
 
     _configure_logging(verbose)
     try:
@@ -257,6 +265,8 @@ def run_command(
         )
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
+    if check:
+        sys.exit(check_run(request, run=run_async))
     code = execute_run(request, resume_command=_resume_command(), run=run_async)
     sys.exit(code)
 
@@ -274,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="surge", standalone_mode=True)
     except SurgeError as err:
         click.echo(f"surge: error: {err}", err=True)
-        sys.exit(EXIT_USAGE)
+        sys.exit(ExitCode.USAGE)
 
 
 if __name__ == "__main__":  # pragma: no cover

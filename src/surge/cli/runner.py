@@ -6,13 +6,16 @@
 Signals: the first SIGINT/SIGTERM stops launching requests and lets in-flight ones finish
 for a short grace period; a second SIGINT exits at once. Either way every finished result
 is already in the output (each is written whole as it completes), and the command that
-resumes the run is printed.
+resumes the run is printed. A run that cannot go on (the output cannot be written, the
+endpoint refuses every request) stops with one message and the resume command; the exit
+codes are in ``exits.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -21,18 +24,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._engine.engine import Engine
-from .._limits.remote import split_fallback
-from ..api import run_file
+from .._engine.engine import Engine, EngineSettings
+from .._limits.gate import Gate
+from .._limits.remote import guarded, opened_gate, split_fallback
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from ..errors import ConfigError, LimiterError, SurgeError
+from ..errors import ConfigError, LimiterError, OutputError, SurgeError
 from ..events import RunStats
-from ..io.source import InputFormat, count_lines
+from ..io.formats import RequestBuilder
+from ..io.source import InputFormat, count_lines, read_lines
+from ..io.store import JsonlStore
+from ..models import Request
+from .exits import ExitCode
 from .spending import RunExtras
 
-__all__ = ["RunRequest", "execute_run"]
+__all__ = ["RunRequest", "check_run", "execute_run"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,16 @@ class RunRequest:
     max_cost: float | None = None  # USD: never start a request that could go over
     cache_path: str | None = None  # SQLite response cache
     prices_path: str | None = None  # JSON prices overriding genai-prices
+
+    @property
+    def settings(self) -> EngineSettings:
+        return EngineSettings(
+            endpoint=self.endpoint,
+            limits=self.limits,
+            retry=self.retry,
+            timeout=self.timeout,
+            options=self.options,
+        )
 
     def __post_init__(self) -> None:
         if self.input_path != "-" and not Path(self.input_path).is_file():
@@ -88,9 +105,9 @@ class RunRequest:
 
 def _exit_code(stats: RunStats, interrupted: bool) -> int:
     if interrupted:
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     ok = stats.failed == 0 and stats.invalid == 0 and stats.skipped_failed == 0
-    return EXIT_OK if ok else EXIT_FAILED
+    return ExitCode.OK if ok else ExitCode.FAILED
 
 
 async def _count_total(path: str, stats: RunStats) -> None:
@@ -103,27 +120,35 @@ async def _count_total(path: str, stats: RunStats) -> None:
 async def _run(
     request: RunRequest, stats: RunStats, state: dict[str, Any], extras: RunExtras
 ) -> RunStats:
-    loop = asyncio.get_running_loop()
     await extras.prepare()
     await extras.check_prices(request.input_path, request.options, request.input_format)
 
-    def hook(engine: Engine) -> None:
-        state["engine"] = engine
+    settings = request.settings
+    async with opened_gate(request.limiter_url, settings.limits, settings.endpoint) as gate:
+        engine = state["engine"] = Engine(
+            settings, gate=gate, stats=stats, steps=extras.steps, listeners=(extras.meter,)
+        )
+        return await _run_engine(request, engine, gate, state)
+
+
+async def _run_engine(
+    request: RunRequest, engine: Engine, gate: Gate | None, state: dict[str, Any]
+) -> RunStats:
+    loop = asyncio.get_running_loop()
+    stats = engine.stats
+    settings = request.settings
 
     def on_signal(signum: int) -> None:
-        engine: Engine | None = state.get("engine")
         if state.get("interrupted"):
             # Second signal: leave now. Every finished line is already on disk, but for
             # results held back for --ordered, which are written first (they are paid for).
-            if engine is not None:
-                engine.flush_pending()
+            engine.flush_pending()
             _say(f"\nsurge: stopped. Resume with:\n  {state['resume']}")
-            os._exit(EXIT_INTERRUPTED)
+            os._exit(ExitCode.INTERRUPTED)
         state["interrupted"] = True
         name = signal.Signals(signum).name
         _say(f"\nsurge: {name}: finishing requests in flight (again to quit now)...")
-        if engine is not None:
-            engine.request_stop()
+        engine.request_stop()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         # Not available off the main thread or on Windows: Ctrl-C then raises instead.
@@ -131,21 +156,13 @@ async def _run(
             loop.add_signal_handler(signum, on_signal, signum)
     counter = asyncio.create_task(_count_total(request.input_path, stats))
     try:
-        return await run_file(
+        source = read_lines(
             request.input_path,
-            request.output,
-            endpoint=request.endpoint,
-            limits=request.limits,
-            retry=request.retry,
-            timeout=request.timeout,
-            options=request.options,
+            RequestBuilder(settings.options),
             input_format=request.input_format,
-            stats=stats,
-            engine_hook=hook,
-            limiter=request.limiter_url,
-            steps=extras.steps,
-            on_event=extras.meter,
         )
+        store = JsonlStore(request.output, retry_failed=settings.options.retry_failed)
+        return await guarded(gate, engine.request_stop, engine.run(source, store))
     finally:
         counter.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -156,7 +173,7 @@ async def _run(
 def _quit_on_signal(resume: str) -> None:
     def quit_now(signum: int, frame: object) -> None:
         _say(f"\nsurge: stopped. Resume with:\n  {resume}")
-        os._exit(EXIT_INTERRUPTED)
+        os._exit(ExitCode.INTERRUPTED)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError):  # not the main thread: nothing to do
@@ -199,7 +216,7 @@ def execute_run(
         )
     except ConfigError as err:
         _say(f"surge: error: {err}")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     display = ProgressDisplay(
         stats,
         mode=request.progress_mode,  # type: ignore[arg-type]
@@ -208,24 +225,34 @@ def execute_run(
     display.start()
     try:
         run(_run(request, stats, state, extras))
-    except ConfigError as err:
+    except OutputError as err:
         display.stop()
-        _say(f"surge: error: {err}")
-        return EXIT_USAGE
+        _say(f"surge: error: {err}\nThe run stopped. Resume once fixed with:\n  {resume_command}")
+        return ExitCode.OUTPUT
     except LimiterError as err:
         display.stop()
-        _say(f"surge: error: {err}")
-        if stats.attempts:
-            _say(f"surge: the output is valid; resume with:\n  {resume_command}")
-        return EXIT_USAGE
-    except SurgeError as err:
+        if not stats.attempts:  # unreachable from the start: a configuration problem
+            _say(f"surge: error: {err}")
+            return ExitCode.USAGE
+        _say(f"surge: error: {err}\nThe output is valid. Resume with:\n  {resume_command}")
+        return ExitCode.OUTPUT
+    except SurgeError as err:  # ConfigError: options, or an endpoint refusing every request
         display.stop()
-        _say(f"surge: error: {err}")
-        return EXIT_USAGE
+        started = " Resume once fixed with:\n  " + resume_command if stats.attempts else ""
+        _say(f"surge: error: {err}{started}")
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         display.stop()
         _say(f"\nsurge: interrupted. Resume with:\n  {resume_command}")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
+    except Exception as err:  # a bug: still one message and the resume command
+        display.stop()
+        log.debug("internal error", exc_info=True)
+        _say(
+            f"surge: internal error: {type(err).__name__}: {err} (a bug; -vv shows details)."
+            f"\nThe run stopped. Resume with:\n  {resume_command}"
+        )
+        return ExitCode.OUTPUT
     finally:
         extras.close()
     interrupted = bool(state.get("interrupted"))
@@ -242,13 +269,13 @@ def execute_run(
             _say(f"  {extras.meter.describe()}")
     if extras.stopped_by_budget and not interrupted:
         _say(extras.budget_message(resume_command))
-        return EXIT_FAILED
+        return ExitCode.FAILED
     if interrupted:
         _say(f"surge: interrupted. Resume with:\n  {resume_command}")
         # Leave now, as a second signal would make us: everything is written, and the
         # interpreter's teardown is a window where that signal would kill us (exit -2).
         sys.stdout.flush()
-        os._exit(EXIT_INTERRUPTED)
+        os._exit(ExitCode.INTERRUPTED)
     elif stats.failed or stats.invalid or stats.skipped_failed:
         _say(
             f"surge: {stats.failed + stats.invalid + stats.skipped_failed} requests did not "
@@ -256,3 +283,42 @@ def execute_run(
             f"{request.output}); re-send them with:\n  {resume_command} --retry-failed"
         )
     return _exit_code(stats, interrupted)
+
+
+async def _first_request(request: RunRequest) -> Request | None:
+    builder = RequestBuilder(request.options)
+    source = read_lines(request.input_path, builder, input_format=request.input_format)
+    try:
+        async for item in source:
+            if isinstance(item, Request):
+                return item
+    finally:
+        await source.aclose()  # type: ignore[attr-defined]
+    return None
+
+
+def check_run(request: RunRequest, *, run: Callable[[Coroutine[Any, Any, Any]], Any]) -> int:
+    """``surge run --check``: send the input's first request once, say how it went."""
+    from .check import CheckReport, check_endpoint
+
+    async def probe() -> CheckReport | None:
+        first = await _first_request(request)
+        if first is None:
+            return None
+        return await check_endpoint(request.endpoint, first)
+
+    try:
+        report = run(probe())
+    except SurgeError as err:
+        _say(f"surge: error: {err}")
+        return ExitCode.USAGE
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    if report is None:
+        _say(f"surge: error: {request.input_path} holds no valid request to check with")
+        return ExitCode.USAGE
+    if not report.ok:
+        _say(f"surge: check failed: {report.message}")
+        return ExitCode.USAGE
+    _say(f"surge: check passed: {report.message}")
+    return ExitCode.OK

@@ -21,20 +21,20 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .._engine.engine import Engine
-from ..api import _run, _settings
+from .._engine.engine import Engine, EngineSettings
+from .._limits.remote import guarded, opened_gate
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from ..errors import LimiterError, SurgeError
+from ..errors import LimiterError, OutputError, SurgeError
 from ..events import RunStats
 from ..io.formats import RequestBuilder
 from ..io.parts import output_ids, shard
 from ..io.source import InputFormat, read_lines
 from ..io.store import JsonlStore
+from .exits import ExitCode
 
 __all__ = ["ENV", "WorkerConfig", "main"]
 
 ENV = "SURGE_WORKER"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,31 +70,31 @@ async def _work(config: WorkerConfig, state: dict[str, Any]) -> RunStats:
         if state.get("interrupted"):
             if engine is not None:
                 engine.flush_pending()
-            os._exit(EXIT_INTERRUPTED)
+            os._exit(ExitCode.INTERRUPTED)
         state["interrupted"] = True
         if engine is not None:
             engine.request_stop()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
-    settings = _settings(
-        config.endpoint, config.limits, config.retry, config.timeout, config.options, None
+    settings = EngineSettings(
+        endpoint=config.endpoint,
+        limits=config.limits,
+        retry=config.retry,
+        timeout=config.timeout,
+        options=config.options,
     )
-    source = shard(
-        read_lines(
-            config.input_path, RequestBuilder(settings.options), input_format=config.input_format
-        ),
-        index=config.index,
-        count=config.count,
-        skip=output_ids(config.output),
+    lines = read_lines(
+        config.input_path, RequestBuilder(settings.options), input_format=config.input_format
     )
-    return await _run(
-        source,
-        settings,
-        JsonlStore(config.part),
-        engine_hook=lambda engine: state.__setitem__("engine", engine),
-        limiter=config.limiter,
-    )
+    source = shard(lines, index=config.index, count=config.count, skip=output_ids(config.output))
+    async with opened_gate(config.limiter, settings.limits, settings.endpoint) as gate:
+        engine = state["engine"] = Engine(settings, gate=gate)
+        return await guarded(gate, engine.request_stop, engine.run(source, JsonlStore(config.part)))
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _stop_with_parent() -> None:
@@ -117,14 +117,17 @@ def main() -> None:
     state: dict[str, Any] = {}
     try:
         stats: RunStats = run_async(_work(config, state))
-    except LimiterError as err:
-        print(f"surge: worker {config.index}: {err}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_USAGE)
+    except (LimiterError, OutputError) as err:
+        _say(f"surge: worker {config.index}: {err}")
+        sys.exit(ExitCode.OUTPUT)
     except SurgeError as err:
-        print(f"surge: worker {config.index}: error: {err}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_USAGE)
+        _say(f"surge: worker {config.index}: error: {err}")
+        sys.exit(ExitCode.USAGE)
     except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as err:  # never a traceback: the parent merges what was written
+        _say(f"surge: worker {config.index}: internal error: {type(err).__name__}: {err}")
+        sys.exit(ExitCode.OUTPUT)
     if state.get("interrupted"):
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(EXIT_OK if stats.failed == 0 and stats.invalid == 0 else EXIT_FAILED)
+        sys.exit(ExitCode.INTERRUPTED)
+    sys.exit(ExitCode.OK if stats.failed == 0 and stats.invalid == 0 else ExitCode.FAILED)

@@ -30,16 +30,15 @@ from pathlib import Path
 
 from .. import _constants as C
 from .._limits.budget_server import BudgetServer
-from ..errors import SurgeError
+from ..errors import OutputError, SurgeError
 from ..io.parts import merge_parts, part_path
 from ..io.source import count_lines
 from ..io.store import JsonlStore, read_results
+from .exits import ExitCode
 from .runner import RunRequest
 from .worker import ENV, WorkerConfig
 
 __all__ = ["parts_dir_for", "run_workers"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def parts_dir_for(output: str | Path) -> Path:
@@ -187,7 +186,7 @@ def run_workers(request: RunRequest, *, resume_command: str) -> int:
     except SurgeError as err:
         store.close()
         _say(f"surge: error: {err}")
-        return EXIT_USAGE
+        return ExitCode.OUTPUT if isinstance(err, OutputError) else ExitCode.USAGE
     if recovered:
         _say(f"surge: merged {recovered} results left by an interrupted run into {output}")
     parts_dir.mkdir(exist_ok=True)
@@ -196,7 +195,7 @@ def run_workers(request: RunRequest, *, resume_command: str) -> int:
     try:
         codes = asyncio.run(_run(request, parts_dir, state, _todo(request, len(finished))))
     except KeyboardInterrupt:
-        codes, state["interrupted"] = [EXIT_INTERRUPTED], True
+        codes, state["interrupted"] = [ExitCode.INTERRUPTED], True
     finally:
         merged = merge_parts(store, finished, parts_dir)
         store.close()
@@ -209,18 +208,20 @@ def run_workers(request: RunRequest, *, resume_command: str) -> int:
             f"surge: {request.workers} workers wrote {merged} results in {wall:.1f}s "
             f"({merged / wall if wall > 0 else 0:.0f}/s); {output} holds {ok} ok, {failed} failed"
         )
-    if state.get("interrupted") or EXIT_INTERRUPTED in codes:
+    if state.get("interrupted") or ExitCode.INTERRUPTED in codes:
         _say(f"surge: interrupted. Resume with:\n  {resume_command}")
-        return EXIT_INTERRUPTED
-    if any(code not in (EXIT_OK, EXIT_FAILED) for code in codes):
+        return ExitCode.INTERRUPTED
+    stopped = [code for code in codes if code not in (ExitCode.OK, ExitCode.FAILED)]
+    if stopped:
         _say(
             f"surge: a worker stopped (see above); the output is valid. Resume with:\n  {resume_command}"
         )
-        return EXIT_USAGE
+        usage = all(code == ExitCode.USAGE for code in stopped)
+        return ExitCode.USAGE if usage else ExitCode.OUTPUT
     if failed:
         _say(
             f"surge: {failed} requests did not succeed (see 'error' in {output}); "
             f"re-send them with:\n  {resume_command} --retry-failed"
         )
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.OK

@@ -3,8 +3,10 @@
     async for item in read_lines("requests.jsonl", builder):
         ...   # a Request, or an InputError naming its line
 
-``-`` reads standard input. The file is read in ~64 KiB batches in a worker thread so a
-slow pipe never blocks the event loop, and nothing but the current batch is held.
+``-`` reads standard input line by line as it arrives (a pipe or a terminal is read by the
+event loop itself, so a slow producer's lines go out at once and Ctrl-C never waits for
+it). A file is read in ~64 KiB batches in a worker thread so the event loop never blocks,
+and nothing but the current batch is held.
 The format is decided by the first non-blank line: ``{`` or ``"`` starts JSONL, anything
 else is plain text with one prompt per line. Blank lines are not requests and are skipped.
 """
@@ -12,8 +14,11 @@ else is plain text with one prompt per line. Blank lines are not requests and ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import stat
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
 from typing import IO, Literal
 
@@ -43,19 +48,11 @@ async def read_lines(
     input_format: InputFormat = "auto",
 ) -> AsyncIterator[Request | InputError]:
     """Requests from a file (or ``-`` for stdin), in order."""
-    if str(path) == "-":
-        stream: IO[bytes] = sys.stdin.buffer
-        close = False
-    else:
-        stream = open(path, "rb")  # noqa: SIM115 - closed in finally below
-        close = True
+    batches = _stdin_batches() if str(path) == "-" else _file_batches(path)
     text_mode: bool | None = {"auto": None, "jsonl": False, "text": True}[input_format]
     line_no = 0
     try:
-        while True:
-            batch = await asyncio.to_thread(stream.readlines, _BATCH_BYTES)
-            if not batch:
-                return
+        async for batch in batches:
             for raw in batch:
                 line_no += 1
                 try:
@@ -76,8 +73,54 @@ async def read_lines(
                 except InputError as err:
                     yield err
     finally:
-        if close:
-            stream.close()
+        await batches.aclose()
+
+
+async def _file_batches(path: str | Path) -> AsyncGenerator[list[bytes], None]:
+    stream = open(path, "rb")  # noqa: SIM115 - closed in finally below
+    try:
+        while batch := await asyncio.to_thread(stream.readlines, _BATCH_BYTES):
+            yield batch
+    finally:
+        stream.close()
+
+
+async def _stdin_batches() -> AsyncGenerator[list[bytes], None]:
+    """Standard input's lines as they arrive: each batch is what one read returned."""
+    stdin = sys.stdin.buffer
+    mode = os.fstat(stdin.fileno()).st_mode
+    if stat.S_ISREG(mode):  # ``< file``: a regular file never blocks for long
+        while batch := await asyncio.to_thread(stdin.readlines, _BATCH_BYTES):
+            yield batch
+        return
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_BATCH_BYTES, loop=loop)
+    fd = os.dup(stdin.fileno())  # the transport closes its own copy, never fd 0
+    pipe: IO[bytes] = os.fdopen(fd, "rb", buffering=0)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe
+    )
+    parts: list[bytes] = []  # the line being read, until its newline arrives
+    try:
+        while chunk := await reader.read(_BATCH_BYTES):
+            if b"\n" not in chunk:
+                parts.append(chunk)
+                continue
+            lines = chunk.split(b"\n")
+            if parts:
+                parts.append(lines[0])
+                lines[0] = b"".join(parts)
+                parts = []
+            tail = lines.pop()
+            if tail:
+                parts.append(tail)
+            yield [line + b"\n" for line in lines]
+        if parts:
+            yield [b"".join(parts)]
+    finally:
+        transport.close()
+        with contextlib.suppress(OSError):
+            os.set_blocking(stdin.fileno(), True)  # the pipe is shared with the caller
 
 
 async def iter_items(

@@ -81,8 +81,8 @@ def test_redis_lost_mid_run_stops_launching_and_says_so(
     redis_server.stop()
     lost_at = time.monotonic()
     code = drain.wait(30)
-    assert code == 2, drain.stderr
-    assert "became unreachable" in drain.stderr and "resume with" in drain.stderr
+    assert code == 3, drain.stderr
+    assert "became unreachable" in drain.stderr and "Resume with" in drain.stderr
     assert "Traceback" not in drain.stderr
     records = by_id(read_output(out))
     received = sim.stats()["received"]

@@ -29,9 +29,8 @@ import click
 from surge_sim import SimConfig, Simulator
 
 from ... import _constants as C
-from ...api import amap
-from ...config import Endpoint, Limits, RetryPolicy, Timeout
-from ...models import Request, Result
+from ...config import Endpoint
+from ..check import check_endpoint, send_once
 from ..summary import human_duration
 from .data import chat_request, sentiment_requests
 
@@ -166,46 +165,19 @@ async def _warm_up(simulator: Simulator, endpoint: Endpoint, model: str) -> None
     config = simulator.config
     simulator.update_config(latency=0.0, latency_jitter=0.0)
     try:
-        await _send_one(endpoint, sentiment_requests(model)[0])
+        await send_once(endpoint, sentiment_requests(model)[0])
     finally:
         simulator.update_config(latency=config.latency, latency_jitter=config.latency_jitter)
         simulator.reset_stats()
-
-
-async def _send_one(endpoint: Endpoint, request: Request) -> Result:
-    [result] = await amap(
-        [request],
-        endpoint=endpoint,
-        limits=Limits(concurrency=1),
-        retry=RetryPolicy(max_retries=0),
-        timeout=Timeout(total=60.0, connect=10.0),
-    )
-    return result
 
 
 async def _preflight(endpoint: Endpoint, url: str, model: str) -> None:
     """Send one tiny request without retries; raise :class:`TargetError` if it fails."""
     request = chat_request("preflight", "Reply with the single word: ok.", model=model)
     request.body["max_tokens"] = 5
-    result = await _send_one(endpoint, request)
-    # A 429 proves the URL and key are right; the engine waits those out later.
-    if not result.ok and result.status_code != 429:
-        raise TargetError(_explain(result, url, model))
-
-
-def _explain(result: Result, url: str, model: str) -> str:
-    message = result.error.message if result.error is not None else "no answer"
-    status = result.status_code
-    if status is None:
-        return f"cannot reach {url}: {message}. Check --base-url (or OPENAI_BASE_URL)."
-    if status in (401, 403):
-        return f"{url} refused the request: {message}. Check --api-key (or OPENAI_API_KEY)."
-    if status == 404:
-        return (
-            f"{url} answered 404: {message}. Check that --base-url ends in /v1 and that "
-            f"model {model!r} exists there."
-        )
-    return f"the first request to {url} failed: {message}"
+    report = await check_endpoint(endpoint, request)
+    if not report.ok:
+        raise TargetError(report.message)
 
 
 def seconds(value: float) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import textwrap
 import time
 from pathlib import Path
-from statistics import fmean
 
 import click
 import orjson
@@ -158,7 +157,7 @@ class Demo:
         self.failed += stats.failed + stats.invalid
         echo(format_summary(stats, output=str(output)))
         if len(stats.latencies):
-            mean = fmean(stats.latencies)
+            mean = stats.latencies.mean
             alone = n * mean
             echo(
                 f"one at a time this would take ~{seconds(alone)} ({n:,} x {mean:.2f} s "

@@ -1,0 +1,202 @@
+"""The library never crashes on one bad request, never mutates what it is given, lets
+one request's backoff delay only that request, and stops sending when interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import surge
+from surge._engine.attempt import Attempt, Next, Outcome
+from surge._engine.engine import Engine, EngineSettings
+from surge.io.formats import RequestBuilder
+from surge.io.source import iter_items
+from surge.io.store import MemoryStore
+
+from .helpers import cli_env
+
+
+def _chat(custom_id: str, text: str, **extra: Any) -> surge.Request:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}], **extra}
+    return surge.Request(custom_id=custom_id, body=body)
+
+
+async def test_bad_library_requests_are_their_own_errors(sim) -> None:
+    requests = [
+        _chat("fine-1", "a"),
+        _chat("not-json", "b", metadata=object()),
+        _chat("new\nline", "c"),
+        surge.Request(custom_id=7, body={"model": "m"}),  # type: ignore[arg-type]
+        surge.Request(custom_id="bad-url", body={"model": "m"}, url="/v1/nope"),
+        _chat("fine-2", "d"),
+    ]
+    results = await surge.amap(requests, endpoint=sim.base_url)
+    assert len(results) == 6
+    assert results[0].ok and results[5].ok
+    assert [r.custom_id for r in (results[0], results[5])] == ["fine-1", "fine-2"]
+    problems = ["not JSON-serializable", "control character", "non-empty string", "url"]
+    for result, problem in zip(results[1:5], problems, strict=True):
+        assert result.error is not None and result.error.code == "invalid_input"
+        assert problem in result.error.message, result.error.message
+    assert sim.stats(log=False)["received"] == 2
+
+
+async def test_request_objects_reused_across_calls_stay_untouched(sim) -> None:
+    requests = [_chat(f"r{i}", f"prompt {i}") for i in range(30)]
+    before = copy.deepcopy(requests)
+    first = await surge.amap(requests, endpoint=sim.base_url)
+    failed_again = list(reversed(requests[::3]))  # a "retry the failed ones" loop
+    second = await surge.amap(failed_again, endpoint=sim.base_url)
+    assert requests == before  # no line, no index, no body change written into them
+    assert [r.custom_id for r in first] == [r.custom_id for r in requests]
+    assert [r.custom_id for r in second] == [r.custom_id for r in failed_again]
+    assert all(r.ok for r in first + second)
+
+
+async def _finish_times(sim: Any, prompts: list[str]) -> dict[str, float]:
+    done_at: dict[str, float] = {}
+    started = time.monotonic()
+    async for result in surge.as_completed(
+        prompts,
+        endpoint=sim.base_url,
+        model="gpt-4o-mini",
+        limits=surge.Limits(concurrency=50),
+        retry=surge.RetryPolicy(max_retries=4, initial_delay=0.5),
+    ):
+        done_at[result.custom_id] = time.monotonic() - started
+    return done_at
+
+
+async def test_one_refused_request_does_not_slow_the_others(sim_factory) -> None:
+    sim = sim_factory(refuse_marker="STUCK")
+    others = [f"prompt {i}" for i in range(2000)]
+    alone = max((await _finish_times(sim, others)).values())  # full speed, measured now
+    done_at = await _finish_times(sim, ["STUCK forever", *others])
+    assert len(done_at) == 2001
+    stuck = done_at.pop("line-1")
+    # Backoff 0.5 + 1 + 2 + 4 s, each jittered down by up to 25%, for the refused one; the
+    # 2,000 others do not wait with it (when a client backoff paused everyone, they took
+    # as long as the refused one).
+    assert stuck > 0.75 * 7.5, stuck
+    assert max(done_at.values()) < alone * 1.5 + 0.5, (max(done_at.values()), alone)
+    assert sim.stats(log=False)["by_status"]["429"] == 5
+
+
+async def test_an_exception_inside_one_request_is_its_error_line(sim) -> None:
+    class Explodes:
+        async def __call__(self, attempt: Attempt, call_next: Next) -> Outcome:
+            if attempt.request.custom_id == "line-2":
+                raise RuntimeError("step exploded")
+            return await call_next(attempt)
+
+    settings = EngineSettings(
+        endpoint=surge.Endpoint(base_url=sim.base_url),
+        options=surge.RunOptions(model="gpt-4o-mini"),
+    )
+    results: list[surge.Result] = []
+    builder = RequestBuilder(settings.options)
+    stats = await Engine(settings, steps=[Explodes()]).run(
+        iter_items(["a", "b", "c"], builder), MemoryStore(), on_result=results.append
+    )
+    by_id = {r.custom_id: r for r in results}
+    assert by_id["line-2"].error == surge.ErrorInfo("internal_error", "step exploded")
+    assert by_id["line-1"].ok and by_id["line-3"].ok
+    assert stats.failed == 1 and stats.succeeded == 2
+
+
+def test_wrong_argument_types_say_what_was_expected() -> None:
+    with pytest.raises(surge.ConfigError, match=r"endpoint must be a surge\.Endpoint"):
+        surge.map(["a"], endpoint=123)
+    with pytest.raises(surge.ConfigError, match=r"limits must be a surge\.Limits"):
+        surge.map(["a"], limits=5)
+    with pytest.raises(surge.ConfigError, match="requests must be an iterable") as info:
+        surge.map("just one prompt")
+    with pytest.raises(surge.ConfigError, match="http") as info:
+        surge.map(["a"], endpoint="ftp://example")
+    assert info.value.__context__ is None and info.value.__cause__ is None
+
+
+async def test_errors_through_map_inside_a_running_loop_are_not_chained() -> None:
+    with pytest.raises(surge.ConfigError) as info:
+        surge.map(["a"], endpoint="ftp://example")  # runs in a helper thread here
+    assert info.value.__context__ is None
+
+
+_INTERRUPTED = """
+import asyncio, os, signal, sys, threading, time
+import surge
+
+def call():
+    try:
+        surge.map([f"p{i}" for i in range(400)], endpoint=sys.argv[1], model="gpt-4o-mini",
+                  limits=surge.Limits(concurrency=10))
+    except KeyboardInterrupt:
+        print("interrupted", round(time.monotonic() - SENT[0], 3), flush=True)
+        time.sleep(1.5)  # anything still sending would show in the simulator meanwhile
+        print("done", flush=True)
+        return
+    print("finished?!", flush=True)
+
+SENT = [0.0]
+
+def interrupt():
+    SENT[0] = time.monotonic()
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Timer(1.0, interrupt).start()
+if sys.argv[2] == "loop":  # called from inside a running event loop, as in Jupyter
+    async def main():
+        call()
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(main())
+else:
+    call()
+"""
+
+
+@pytest.mark.parametrize("where", ["plain", "loop"])
+def test_keyboard_interrupt_in_map_stops_all_sending(sim_factory, where: str) -> None:
+    sim = sim_factory(latency=0.2)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED, sim.base_url, where],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    assert line[:1] == ["interrupted"], (line, proc.stderr.read() if proc.stderr else "")
+    assert float(line[1]) < 2.0  # from SIGINT to KeyboardInterrupt in the caller
+    sent_at_interrupt = sim.stats(log=False)["received"]
+    assert proc.stdout.readline().strip() == "done"
+    assert proc.wait(timeout=10) == 0
+    assert 0 < sent_at_interrupt < 400
+    assert sim.stats(log=False)["received"] == sent_at_interrupt
+    assert sim.stats(log=False)["in_flight"] == 0
+
+
+async def test_as_completed_reads_no_further_than_the_caller(sim, tmp_path: Path) -> None:
+    pulled = 0
+
+    def prompts() -> Any:
+        nonlocal pulled
+        for i in range(5000):
+            pulled += 1
+            yield f"p{i}"
+
+    stream = surge.as_completed(
+        prompts(), endpoint=sim.base_url, model="gpt-4o-mini", limits=surge.Limits(concurrency=20)
+    )
+    first = await anext(stream)
+    assert first.ok
+    await asyncio.sleep(1.0)  # the caller is busy; the run must wait for it
+    assert pulled < 1_200, pulled
+    await stream.aclose()  # type: ignore[attr-defined]
