@@ -39,8 +39,8 @@ def main() -> None:
             )
     print_table(rows, f"Tokens/min limit {args.tpm:,}: {args.n:,} requests ({loop_name()})")
     print(
-        "a fresh simulator starts with a full minute of quota, so the 'no limit given' run "
-        "may use it at once (the room the server reports) and exceed the per-minute pace"
+        "a fresh simulator starts with a full minute of quota; surge never spends the room a "
+        "server reports at once (providers enforce per-minute limits over short windows)"
     )
 
 

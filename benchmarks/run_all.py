@@ -24,6 +24,7 @@ SCENARIOS: list[tuple[str, list[str], list[str]]] = [
     ("bench_latency.py", [], ["--n", "300", "--seq-n", "5"]),
     ("bench_ratelimit.py", [], ["--n", "200"]),
     ("bench_tokens.py", [], ["--n", "100"]),
+    ("bench_provider_limits.py", [], ["--repeat", "1", "--n", "120"]),
     ("bench_faulty.py", [], ["--n", "300"]),
     ("bench_memory.py", [], ["--n", "20000"]),
 ]

@@ -23,9 +23,41 @@ LIMIT_HEADROOM = 0.99
 # bursts into a quota another client or an earlier run already spent.
 LIMIT_BURST_SECONDS = 0.0
 
-# Of the quota a server reports remaining, this fraction of its limit is left unspent when
-# surge uses the rest at once (estimates and other clients make the figure approximate).
-REMAINING_MARGIN = 0.05
+# A limiter's waiter woken up to this late keeps its scheduled slot (at most one spacing).
+TIMER_SLACK = 0.005
+
+# After a rate-limit 429 (see _limits/control.py): the pace drops to DECREASE of the rate
+# the refusal came at, recovers (time constant RECOVERY_SECONDS) to PLATEAU of it, and
+# probes above it after PROBE_DELAY s (doubling, up to MAX_PROBE_DELAY, each time the
+# refusal comes at the same level, within SAME_LEVEL), growing as exp(PROBE_GAIN * t). A
+# known limit (configured or announced) is probed again only after KNOWN_PROBE_DELAY s.
+DECREASE = 0.8
+RECOVERY_SECONDS = 0.5
+PLATEAU = 0.98
+PROBE_DELAY = 2.0
+MAX_PROBE_DELAY = 60.0
+PROBE_GAIN = 0.1
+SAME_LEVEL = 0.05
+KNOWN_PROBE_DELAY = 60.0
+# What the server admitted over this many seconds is the rate to start from when it
+# refuses with nothing else to go by (no headers): OpenAI quantizes limits per second.
+MEASURE_WINDOW = 1.0
+# Slow start (nothing known, no headers): the number in flight grows by this much per
+# answer, i.e. by half per round trip, so the first overshoot is a third of what was sent.
+SLOW_START_GROWTH = 0.5
+# No pace ever falls below this many units per second (one request a minute).
+MIN_RATE = 1.0 / 60.0
+
+# Learning what the server charges per estimated token (see _limits/learning.py): samples
+# are clamped to [RATIO_MIN, RATIO_MAX]; header spans shorter than RATIO_MIN_SPAN seconds
+# of the limit's refill, or readings above RATIO_FULL_BUCKET of it, are skipped; later samples move the
+# ratio by RATIO_SMOOTHING, and one request's usage counts RATIO_USAGE_WEIGHT of a span.
+RATIO_MIN = 0.25
+RATIO_MAX = 4.0
+RATIO_MIN_SPAN = 0.5
+RATIO_FULL_BUCKET = 0.98
+RATIO_SMOOTHING = 0.2
+RATIO_USAGE_WEIGHT = 0.25
 
 # Token estimate for the answer when the request names no max_tokens and no usage was
 # seen yet; replaced by the running average of real completion tokens.

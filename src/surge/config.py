@@ -17,7 +17,7 @@ from typing import Any, Literal
 from . import _constants as C
 from .errors import ConfigError
 
-__all__ = ["Endpoint", "Limits", "RetryPolicy", "RunOptions", "Timeout"]
+__all__ = ["Endpoint", "FlexFallback", "Limits", "RetryPolicy", "RunOptions", "Timeout"]
 
 Api = Literal["chat", "responses", "embeddings"]
 
@@ -129,6 +129,52 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class FlexFallback:
+    """When a flex-tier request gives up on flex and is sent at the default tier.
+
+        FlexFallback(after=3)             # after 3 answers "429 resource_unavailable"
+        FlexFallback(deadline=600)        # or 10 minutes after its first flex attempt
+        FlexFallback.parse("3,10m")       # either, whichever comes first
+
+    Flex is half price but may answer 429 ``resource_unavailable`` when capacity is
+    short; those are retried with backoff (they are no rate limit). A fallback trades the
+    discount for an answer.
+    """
+
+    after: int | None = None
+    deadline: float | None = None  # seconds since the request's first flex attempt
+
+    def __post_init__(self) -> None:
+        if self.after is None and self.deadline is None:
+            raise ConfigError("flex fallback needs a number of answers, a deadline, or both")
+        if self.after is not None and self.after < 1:
+            raise ConfigError(f"flex fallback after must be >= 1, got {self.after}")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ConfigError(f"flex fallback deadline must be > 0 s, got {self.deadline}")
+
+    @classmethod
+    def parse(cls, text: str) -> FlexFallback:
+        """``"3"`` (answers), ``"90s"``/``"10m"`` (deadline), or both: ``"3,10m"``."""
+        after: int | None = None
+        deadline: float | None = None
+        for part in (p.strip().lower() for p in text.split(",") if p.strip()):
+            try:
+                if part[-1] in "sm" and part[:-1]:
+                    deadline = float(part[:-1]) * (60.0 if part[-1] == "m" else 1.0)
+                else:
+                    after = int(part)
+            except ValueError:
+                raise ConfigError(
+                    f"--flex-fallback {text!r}: expected N (answers), a duration like 90s or "
+                    "10m, or both (3,10m)"
+                ) from None
+        return cls(after=after, deadline=deadline)
+
+
+SERVICE_TIERS = ("auto", "default", "flex", "priority")
+
+
+@dataclass(frozen=True, slots=True)
 class RunOptions:
     """How prompt-style requests become bodies, and how results come back.
 
@@ -143,8 +189,14 @@ class RunOptions:
     ordered: bool = False
     reorder_buffer: int = C.DEFAULT_REORDER_BUFFER
     retry_failed: bool = False
+    service_tier: str | None = None  # set on every body that names none ("flex")
+    flex_fallback: FlexFallback | None = None
 
     def __post_init__(self) -> None:
+        if self.service_tier is not None and self.service_tier not in SERVICE_TIERS:
+            raise ConfigError(
+                f"service_tier must be one of {', '.join(SERVICE_TIERS)}, got {self.service_tier!r}"
+            )
         if self.api not in API_PATHS:
             raise ConfigError(f"api must be one of {', '.join(API_PATHS)}, got {self.api!r}")
         if self.reorder_buffer < 1:

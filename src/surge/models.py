@@ -66,6 +66,7 @@ class Result:
     line_error: bool = False  # the input line itself was invalid (never sent)
     cached: bool = False  # answered from the response cache (nothing sent, nothing paid)
     cost: float | None = None  # USD billed for this request (every attempt), when priced
+    notes: dict[str, Any] | None = None  # what attempt steps recorded (e.g. service_tier)
     id: str = field(default_factory=lambda: "batch_req_" + os.urandom(12).hex())
 
     @property
@@ -153,6 +154,8 @@ class Result:
             meta["cache"] = "hit"
         if self.cost is not None:
             meta["cost_usd"] = round(self.cost, 8)
+        if self.notes:
+            meta.update(self.notes)
         return {
             "id": self.id,
             "custom_id": self.custom_id,

@@ -96,7 +96,7 @@ def chat_body(req: ParsedRequest, answer: Answer, *, ident: str, created: int) -
             "prompt_tokens_details": {"cached_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": 0},
         },
-        "service_tier": "default",
+        "service_tier": "flex" if req.service_tier == "flex" else "default",
         "system_fingerprint": "fp_surge_sim",
     }
 
@@ -197,3 +197,18 @@ def rate_limit_headers(rej: Rejection) -> dict[str, str]:
         return {}
     ms = max(1, math.ceil(rej.wait * 1000 - 1e-6))
     return {"retry-after": str(math.ceil(ms / 1000)), "retry-after-ms": str(ms)}
+
+
+def flex_unavailable_body() -> dict[str, str | dict[str, str | None]]:
+    """The 429 a flex request gets when capacity is short: not a rate limit, not billed."""
+    return {
+        "error": {
+            "message": (
+                "Resource unavailable: flex processing capacity is temporarily exhausted. "
+                "Please retry later, or send the request with the default service tier."
+            ),
+            "type": "resource_unavailable",
+            "param": None,
+            "code": "resource_unavailable",
+        }
+    }

@@ -51,6 +51,38 @@ _rate = click.FloatRange(0.0, 1.0)
 @click.option(
     "--window-seconds", default=60.0, type=float, show_default=True, help="Window length."
 )
+@click.option(
+    "--limit-quantum",
+    default=0.0,
+    type=click.FloatRange(0.0),
+    help="Enforce each per-minute limit per fixed window of this many seconds (0: off).",
+)
+@click.option(
+    "--token-counting",
+    type=click.Choice(["usage", "estimate"]),
+    default="usage",
+    show_default=True,
+    help="Tokens limit charge: real prompt count, or characters/4 (as OpenAI estimates); "
+    "both add max_tokens.",
+)
+@click.option(
+    "--limit-headers/--no-limit-headers", default=True, help="Send x-ratelimit-* headers."
+)
+@click.option("--retry-after/--no-retry-after", default=True, help="Send Retry-After on 429s.")
+@click.option("--per-model", is_flag=True, help="Every model gets its own --rpm/--tpm limits.")
+@click.option(
+    "--model-limit",
+    "model_limits",
+    multiple=True,
+    metavar="MODEL=RPM[:TPM]",
+    help="Limits of one model (implies --per-model); repeatable. Empty RPM: none.",
+)
+@click.option(
+    "--flex-unavailable",
+    default=0.0,
+    type=_rate,
+    help="Rate of service_tier=flex requests answered 429 resource_unavailable.",
+)
 @click.option("--error-500", default=0.0, type=_rate, help="Rate of 500 answers.")
 @click.option("--error-502", default=0.0, type=_rate, help="Rate of 502 answers.")
 @click.option("--error-503", default=0.0, type=_rate, help="Rate of 503 answers.")
@@ -82,6 +114,7 @@ _rate = click.FloatRange(0.0, 1.0)
 def sim_command(host: str, port: int, use_uvloop: bool, no_log: bool, **settings: Any) -> None:
     """Run an OpenAI-compatible simulator with rate limits and faults."""
     try:
+        settings["model_limits"] = tuple(_model_limit(v) for v in settings["model_limits"])
         config = SimConfig(log_requests=not no_log, **settings)
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
@@ -94,6 +127,23 @@ def sim_command(host: str, port: int, use_uvloop: bool, no_log: bool, **settings
         ) from None
     finally:
         loop.close()
+
+
+def _model_limit(text: str) -> tuple[str, int | None, int | None]:
+    """``gpt-4o=600:150000`` -> ("gpt-4o", 600, 150000); ``m=:5000`` sets tokens only."""
+    model, sep, spec = text.partition("=")
+    rpm_text, _, tpm_text = spec.partition(":")
+    try:
+        rpm = int(rpm_text) if rpm_text else None
+        tpm = int(tpm_text) if tpm_text else None
+    except ValueError:
+        rpm = tpm = None
+        sep = ""
+    if not sep or not model or (rpm is None and tpm is None):
+        raise ValueError(
+            f"--model-limit {text!r}: expected MODEL=RPM[:TPM], e.g. gpt-4o=600:150000"
+        )
+    return model, rpm, tpm
 
 
 async def _serve(sim: Simulator) -> None:

@@ -20,6 +20,9 @@ from functools import cached_property
 from typing import Any, Literal
 
 LimitMode = Literal["rolling", "window"]
+TokenCounting = Literal["usage", "estimate"]
+#: Per-model limits: (model, rpm, tpm); ``None`` leaves that limit off for the model.
+ModelLimits = tuple[tuple[str, int | None, int | None], ...]
 
 #: Fault kinds, in the order their probability ranges are laid out on ``[0, 1)``.
 FAULT_KINDS: tuple[str, ...] = (
@@ -58,6 +61,20 @@ class SimConfig:
         limit_mode: ``"rolling"`` (token bucket refilled continuously, as providers do)
             or ``"window"`` (sliding log over ``window_seconds``).
         window_seconds: length of the sliding window in ``"window"`` mode.
+        limit_quantum: when > 0, each per-minute limit is enforced per fixed window of this
+            many seconds (``limit * quantum / 60`` each), as OpenAI documents ("60,000
+            requests/minute may be enforced as 1,000 requests/second"); the headers keep
+            reporting the per-minute view, so they promise room the window may not have.
+        token_counting: what a request costs the tokens limit. ``"estimate"`` is what
+            OpenAI documents: ``characters / 4`` of the prompt plus ``max_tokens`` (times
+            ``n``), while ``usage`` reports the real tokenizer count; ``"usage"`` charges
+            the real prompt count plus ``max_tokens`` (or the real completion without it).
+        limit_headers: send ``x-ratelimit-*`` headers (off: like vLLM and many proxies).
+        retry_after: send ``retry-after``/``retry-after-ms`` with a 429.
+        per_model: every model gets its own limits (``rpm``/``tpm`` each), as providers do.
+        model_limits: ``(model, rpm, tpm)`` overrides; implies ``per_model``.
+        flex_unavailable: rate of ``service_tier: "flex"`` requests answered 429
+            ``resource_unavailable`` (not billed, not counted against the limits).
         error_500, error_502, error_503: rates of server errors with OpenAI-style bodies.
         reset: rate of connections closed with no answer at all.
         hang: rate of requests never answered (until the client leaves or the server stops).
@@ -92,6 +109,13 @@ class SimConfig:
     tpm: int | None = None
     limit_mode: LimitMode = "rolling"
     window_seconds: float = 60.0
+    limit_quantum: float = 0.0
+    token_counting: TokenCounting = "usage"
+    limit_headers: bool = True
+    retry_after: bool = True
+    per_model: bool = False
+    model_limits: ModelLimits = ()
+    flex_unavailable: float = 0.0
     error_500: float = 0.0
     error_502: float = 0.0
     error_503: float = 0.0
@@ -128,6 +152,21 @@ class SimConfig:
             )
         if self.window_seconds <= 0:
             raise ValueError("SimConfig.window_seconds must be > 0")
+        if self.limit_quantum < 0:
+            raise ValueError("SimConfig.limit_quantum must be >= 0 (0: no quantization)")
+        if self.token_counting not in ("usage", "estimate"):
+            raise ValueError(
+                "SimConfig.token_counting must be 'usage' or 'estimate', "
+                f"not {self.token_counting!r}"
+            )
+        if not 0.0 <= self.flex_unavailable <= 1.0:
+            raise ValueError("SimConfig.flex_unavailable is a rate and must be in [0, 1]")
+        for entry in self.model_limits:
+            if len(entry) != 3 or not isinstance(entry[0], str):
+                raise ValueError(f"SimConfig.model_limits entries are (model, rpm, tpm): {entry!r}")
+            for value in entry[1:]:
+                if value is not None and (not isinstance(value, int) or value <= 0):
+                    raise ValueError(f"SimConfig.model_limits: {entry!r} needs positive limits")
         for name in FAULT_KINDS:
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
@@ -172,4 +211,21 @@ class SimConfig:
         """A copy with some fields changed (validated again); unknown names raise TypeError."""
         if "models" in changes and isinstance(changes["models"], list):
             changes["models"] = tuple(changes["models"])
+        if "model_limits" in changes and isinstance(changes["model_limits"], list | dict):
+            changes["model_limits"] = parse_model_limits(changes["model_limits"])
         return dataclasses.replace(self, **changes)
+
+
+def parse_model_limits(value: Any) -> ModelLimits:
+    """``(model, rpm, tpm)`` triples from JSON: a list of triples or ``{model: [rpm, tpm]}``.
+
+    Example::
+
+        parse_model_limits({"gpt-4o": [600, None]})   # (("gpt-4o", 600, None),)
+    """
+    items = value.items() if isinstance(value, dict) else ((v[0], v[1:]) for v in value)
+    out = []
+    for model, pair in items:
+        rpm, tpm = [*list(pair), None, None][:2]
+        out.append((str(model), rpm, tpm))
+    return tuple(out)

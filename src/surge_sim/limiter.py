@@ -7,10 +7,12 @@ Example::
     headers = limits.headers(now=0.5)                # x-ratelimit-* as OpenAI sends them
     format_duration(90.5)                            # "1m30.5s"
 
-Two algorithms: :class:`TokenBucket` (capacity = limit, refilled continuously at
-limit/60 per second, what OpenAI calls a rolling limit) and :class:`SlidingWindow`
-(a log of what was admitted during the last ``window_seconds``). Nothing here reads a
-clock or does I/O, so tests drive them with plain numbers.
+Three algorithms: :class:`TokenBucket` (capacity = limit, refilled continuously at
+limit/60 per second, what OpenAI calls a rolling limit), :class:`SlidingWindow` (a log of
+what was admitted during the last ``window_seconds``) and :class:`QuantizedWindow` (the
+per-minute limit enforced per short fixed window, "60,000 RPM enforced as 1,000 per
+second", while the headers show the per-minute bucket). Nothing here reads a clock or does
+I/O, so tests drive them with plain numbers.
 """
 
 from __future__ import annotations
@@ -160,6 +162,63 @@ class SlidingWindow:
         return self._log[-1][0] + self.window - now if self._log else 0.0
 
 
+class QuantizedWindow:
+    """A per-minute ``limit`` enforced per fixed window of ``quantum`` seconds.
+
+    Example::
+
+        q = QuantizedWindow(1200, quantum=1.0, now=0.0)   # at most 20 per second
+        for _ in range(20):
+            q.take(1, now=0.5)
+        q.wait_for(1, now=0.5)                 # 0.5: the next window starts at t=1.0
+        q.remaining(now=0.5)                   # ~1180: the per-minute view has room
+
+    Windows are aligned to multiples of ``quantum`` on the server's clock. A request larger
+    than one window's share still fits an empty window (it would never fit otherwise).
+    ``remaining``/``reset_after`` describe a token bucket fed the same admissions: the
+    per-minute picture a provider's headers give, which is no promise for this second.
+    """
+
+    def __init__(self, limit: int, *, quantum: float, now: float, period: float = 60.0) -> None:
+        self.limit = limit
+        self.quantum = quantum
+        self.capacity = limit * quantum / period
+        self._window = math.floor(now / quantum)
+        self._used = 0.0
+        self._view = TokenBucket(limit, now=now, period=period)
+
+    def __repr__(self) -> str:
+        return (
+            f"QuantizedWindow(limit={self.limit}, used={self._used:g}/{self.capacity:g} "
+            f"per {self.quantum}s)"
+        )
+
+    def _roll(self, now: float) -> None:
+        window = math.floor(now / self.quantum)
+        if window != self._window:
+            self._window = window
+            self._used = 0.0
+
+    def wait_for(self, amount: float, now: float) -> float:
+        if amount > self.limit:
+            return math.inf
+        self._roll(now)
+        if self._used + amount <= self.capacity + 1e-9 or self._used == 0.0:
+            return 0.0
+        return (self._window + 1) * self.quantum - now
+
+    def take(self, amount: float, now: float) -> None:
+        self._roll(now)
+        self._used += amount
+        self._view.take(amount, now)
+
+    def remaining(self, now: float) -> float:
+        return self._view.remaining(now)
+
+    def reset_after(self, now: float) -> float:
+        return self._view.reset_after(now)
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """Why a request got a 429: which limit, and when it would fit."""
@@ -193,10 +252,13 @@ class RateLimits:
         mode: str,
         window_seconds: float,
         now: float,
+        quantum: float = 0.0,
     ) -> RateLimits:
         def make(limit: int | None) -> Limiter | None:
             if limit is None:
                 return None
+            if quantum > 0:
+                return QuantizedWindow(limit, quantum=quantum, now=now)
             if mode == "window":
                 return SlidingWindow(limit, window=window_seconds, now=now)
             return TokenBucket(limit, now=now)

@@ -6,8 +6,10 @@ Example::
     runner = web.AppRunner(server.app(), handler_cancellation=True)
 
 One API request goes: auth (401) -> JSON + validation (400) -> deterministic answer ->
-rate limit (429, consumes nothing) -> fault draw -> latency -> 200. Every API answer carries
-``x-request-id`` and the ``x-ratelimit-*`` headers of the configured limits.
+flex capacity (429 ``resource_unavailable`` for ``service_tier: "flex"``, consumes nothing)
+-> rate limit (429, consumes nothing) -> fault draw -> latency -> 200. Every API answer
+carries ``x-request-id`` and, unless ``limit_headers`` is off, the ``x-ratelimit-*``
+headers of the limits the request's model meets.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hmac
 import itertools
 import logging
 import os
+import random
 import time
 from typing import Any
 
@@ -27,6 +30,7 @@ from .batch_routes import BatchRoutes
 from .bodies import (
     chat_body,
     embeddings_body,
+    flex_unavailable_body,
     make_answer,
     models_body,
     rate_limit_body,
@@ -36,7 +40,7 @@ from .bodies import (
 )
 from .config import SimConfig
 from .faults import AttemptCounter, answer_delay, body_key, choose_fault
-from .limiter import RateLimits
+from .quota import Quotas, rate_limit_cost
 from .stats import SimStats
 from .validation import PARSERS, ApiError
 
@@ -56,7 +60,9 @@ _REFUSED = {
         "code": "rate_limit_exceeded",
     }
 }
-_LIMIT_FIELDS = frozenset({"rpm", "tpm", "limit_mode", "window_seconds"})
+_LIMIT_FIELDS = frozenset(
+    {"rpm", "tpm", "limit_mode", "window_seconds", "limit_quantum", "per_model", "model_limits"}
+)
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -80,6 +86,7 @@ class SimServer:
         self.stats = SimStats(log_requests=config.log_requests)
         self.attempts = AttemptCounter()
         self.limits = self._build_limits(config)
+        self._flex_rng = random.Random(config.seed)
         self.stopping = asyncio.Event()
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
@@ -89,14 +96,8 @@ class SimServer:
         return f"SimServer({self.config!r}, {self.stats!r})"
 
     @staticmethod
-    def _build_limits(cfg: SimConfig) -> RateLimits:
-        return RateLimits.build(
-            rpm=cfg.rpm,
-            tpm=cfg.tpm,
-            mode=cfg.limit_mode,
-            window_seconds=cfg.window_seconds,
-            now=time.monotonic(),
-        )
+    def _build_limits(cfg: SimConfig) -> Quotas:
+        return Quotas(cfg, now=time.monotonic())
 
     def update(self, patch: dict[str, Any]) -> SimConfig:
         """Apply a config patch at run time; changing a limit starts it afresh (full)."""
@@ -209,22 +210,30 @@ class SimServer:
                     return _json(429, _REFUSED, {"x-request-id": headers["x-request-id"]})
                 answer = make_answer(req, cfg.seed)
             except ApiError as err:
-                if self.limits.active:
-                    headers.update(self.limits.headers(time.monotonic()))
+                if self.limits.active and cfg.limit_headers:
+                    headers.update(self.limits.for_model(model or "").headers(time.monotonic()))
                 status = err.status
                 return _json(err.status, err.body(), headers)
 
             completion = answer.completion_tokens
-            limits = self.limits
+            flex = req.service_tier == "flex" and cfg.flex_unavailable > 0
+            if flex and self._flex_rng.random() < cfg.flex_unavailable:
+                stats.flex_unavailable += 1
+                status = 429
+                return _json(429, flex_unavailable_body(), headers)
+            limits = self.limits.for_model(req.model)
             if limits.active:
-                budget = req.max_tokens * req.n if req.max_tokens is not None else completion
+                cost = rate_limit_cost(req, completion=completion, counting=cfg.token_counting)
                 now = time.monotonic()
-                rejection = limits.admit(req.prompt_tokens + budget, now)
-                headers.update(limits.headers(now))
+                rejection = limits.admit(cost, now)
+                if cfg.limit_headers:
+                    headers.update(limits.headers(now))
                 if rejection is not None:
-                    headers.update(rate_limit_headers(rejection))
+                    if cfg.retry_after:
+                        headers.update(rate_limit_headers(rejection))
                     status = 429
                     return _json(429, rate_limit_body(rejection, req.model), headers)
+                stats.charged_tokens += cost
 
             key = ""
             attempt = 0

@@ -46,6 +46,9 @@ class SimStats:
         self.faults = dict.fromkeys(FAULT_COUNTERS, 0)
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.charged_tokens = 0  # what admitted requests cost the tokens limit
+        self.flex_unavailable = 0
+        self.by_model: dict[str, dict[str, int]] = {}
         self.log: list[tuple[Any, ...]] = []
 
     def now(self) -> float:
@@ -82,6 +85,9 @@ class SimStats:
         if isinstance(status, int):
             key = str(status)
             self.by_status[key] = self.by_status.get(key, 0) + 1
+            if model is not None:
+                per_model = self.by_model.setdefault(model, {})
+                per_model[key] = per_model.get(key, 0) + 1
         if self.log_requests:
             self.log.append(
                 (round(arrival, 6), path, status, client_request_id, digest, model, attempt)
@@ -99,7 +105,10 @@ class SimStats:
                 "prompt": self.prompt_tokens,
                 "completion": self.completion_tokens,
                 "total": self.prompt_tokens + self.completion_tokens,
+                "rate_limit_charged": self.charged_tokens,
             },
+            "by_model": {m: dict(sorted(c.items())) for m, c in sorted(self.by_model.items())},
+            "flex_unavailable": self.flex_unavailable,
             "uptime": round(self.now(), 3),
             "log_requests": self.log_requests,
         }

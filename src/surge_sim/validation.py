@@ -64,6 +64,8 @@ class ParsedRequest:
     model: str
     prompt_tokens: int
     digest: str = ""
+    prompt_chars: int = 0  # characters of the prompt text (what rate limiters estimate from)
+    service_tier: str | None = None
     max_tokens: int | None = None
     n: int = 1
     output_format: str = "text"  # "text", "json_object" or "json_schema"
@@ -209,6 +211,25 @@ def _output_format(fmt: Any, param: str, schema_key: str) -> tuple[str, Any]:
     return "json_schema", schema
 
 
+_SERVICE_TIERS = ("auto", "default", "flex", "priority", "scale")
+
+
+def _service_tier(body: dict[str, Any]) -> str | None:
+    tier = body.get("service_tier")
+    if tier is None:
+        return None
+    if tier not in _SERVICE_TIERS:
+        raise ApiError(
+            400,
+            f"Invalid value: {tier!r}. Supported values are: "
+            + ", ".join(repr(t) for t in _SERVICE_TIERS)
+            + ".",
+            param="service_tier",
+            code="invalid_value",
+        )
+    return str(tier)
+
+
 def parse_chat(body: Any) -> ParsedRequest:
     """Validate a ``/v1/chat/completions`` body."""
     model = _common(body, "chat")
@@ -225,6 +246,7 @@ def parse_chat(body: Any) -> ParsedRequest:
             code="empty_array",
         )
     tokens = _REPLY_PRIMING
+    chars = 0
     last_user: str | None = None
     last_any = ""
     for i, msg in enumerate(messages):
@@ -246,15 +268,21 @@ def parse_chat(body: Any) -> ParsedRequest:
             raise _missing(f"{param}.content")
         text, extra = _content_text(msg.get("content"), f"{param}.content")
         tokens += _MESSAGE_OVERHEAD + 1 + count_tokens(text) + extra
+        chars += len(text)
         if isinstance(msg.get("name"), str):
             tokens += 1 + count_tokens(msg["name"])
+            chars += len(msg["name"])
         if msg.get("tool_calls"):
-            tokens += count_tokens(orjson.dumps(msg["tool_calls"]).decode())
+            calls = orjson.dumps(msg["tool_calls"]).decode()
+            tokens += count_tokens(calls)
+            chars += len(calls)
         last_any = text
         if role == "user":
             last_user = text
     if body.get("tools"):
-        tokens += count_tokens(orjson.dumps(body["tools"]).decode())
+        tools = orjson.dumps(body["tools"]).decode()
+        tokens += count_tokens(tools)
+        chars += len(tools)
     max_tokens = _int_param(body, "max_completion_tokens", 1)
     if max_tokens is None:
         max_tokens = _int_param(body, "max_tokens", 1)
@@ -274,6 +302,8 @@ def parse_chat(body: Any) -> ParsedRequest:
         model=model,
         prompt_tokens=tokens,
         digest=prompt_digest(last_user if last_user is not None else last_any),
+        prompt_chars=chars,
+        service_tier=_service_tier(body),
         max_tokens=max_tokens,
         n=n,
         output_format=fmt,
@@ -287,10 +317,11 @@ def parse_responses(body: Any) -> ParsedRequest:
     data = body.get("input")
     if data is None:
         raise _missing("input")
-    tokens = 0
+    tokens = chars = 0
     last_user: str | None = None
     if isinstance(data, str):
         tokens += _MESSAGE_OVERHEAD + count_tokens(data)
+        chars += len(data)
         last_user = data
     elif isinstance(data, list):
         if not data:
@@ -304,6 +335,7 @@ def parse_responses(body: Any) -> ParsedRequest:
                 item.get("content", item.get("output")), f"input[{i}].content"
             )
             tokens += _MESSAGE_OVERHEAD + count_tokens(text) + extra
+            chars += len(text)
             if item.get("role", "user") == "user":
                 last_user = text
     else:
@@ -313,6 +345,7 @@ def parse_responses(body: Any) -> ParsedRequest:
         if not isinstance(instructions, str):
             raise _wrong_type("instructions", "a string", instructions)
         tokens += _MESSAGE_OVERHEAD + count_tokens(instructions)
+        chars += len(instructions)
     text_cfg = body.get("text")
     if text_cfg is not None and not isinstance(text_cfg, dict):
         raise _wrong_type("text", "an object", text_cfg)
@@ -323,6 +356,8 @@ def parse_responses(body: Any) -> ParsedRequest:
         model=model,
         prompt_tokens=tokens,
         digest=prompt_digest(last_user or ""),
+        prompt_chars=chars,
+        service_tier=_service_tier(body),
         max_tokens=_int_param(body, "max_output_tokens", 1),
         output_format=fmt,
         schema=schema,
@@ -384,6 +419,7 @@ def parse_embeddings(body: Any) -> ParsedRequest:
         model=model,
         prompt_tokens=tokens,
         digest=prompt_digest(inputs[-1]),
+        prompt_chars=sum(len(x) for x in inputs),
         inputs=inputs,
         dimensions=_int_param(body, "dimensions", 1),
         encoding_format=str(encoding),

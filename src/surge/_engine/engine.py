@@ -48,6 +48,7 @@ from ..models import ErrorInfo, Request, Result
 from .attempt import Attempt, Outcome, Step, compose
 from .delays import DelayQueue
 from .failfast import EndpointProblem, FailFastStep, Tripwire, explain
+from .flex import ServiceTierStep
 from .ordering import Reorderer
 from .steps import LimitStep, Sender
 from .validate import request_problem
@@ -123,6 +124,9 @@ class Engine:
         first: list[Step] = []
         if self._tripwire is not None:
             first.append(FailFastStep(self._tripwire, on_trip=self.request_stop))
+        options = settings.options
+        if options.service_tier is not None or options.flex_fallback is not None:
+            steps = [*steps, ServiceTierStep(options.service_tier, options.flex_fallback)]
         self._chain = compose([*first, *steps, LimitStep(self.gate, self._stopping)], sender)
 
     # -- set-up ------------------------------------------------------------------
@@ -381,6 +385,7 @@ class Engine:
             latency=latency,
             cached=attempt.cached,
             cost=attempt.cost,
+            notes=attempt.notes or None,
         )
 
 

@@ -54,9 +54,16 @@ class LimitStep:
         except BaseException:
             gate.cancel(lease)
             raise
-        pause = attempt.server_delay if attempt.status == 429 and outcome.kind == "retry" else None
+        status = attempt.status
+        pause = attempt.server_delay if status == 429 and outcome.kind == "retry" else None
+        code = error_from_response(status, attempt.data).code if status == 429 else None
         gate.complete(
-            lease, status=attempt.status, headers=attempt.headers, body=attempt.data, pause=pause
+            lease,
+            status=status,
+            headers=attempt.headers,
+            body=attempt.data,
+            pause=pause,
+            error_code=code,
         )
         return outcome
 

@@ -15,8 +15,15 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Literal
 
-__all__ = ["LimitState", "RateLimitSnapshot", "parse_duration", "parse_headers"]
+__all__ = [
+    "LimitState",
+    "RateLimitSnapshot",
+    "parse_duration",
+    "parse_headers",
+    "refused_limit",
+]
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -92,3 +99,20 @@ def parse_headers(
     if requests is None and tokens is None:
         return None
     return RateLimitSnapshot(requests=requests, tokens=tokens)
+
+
+def refused_limit(body: Any) -> Literal["requests", "tokens"] | None:
+    """Which limit a 429 names: OpenAI's error ``type`` is ``"requests"``/``"tokens"`` and
+    its message says "on tokens per min (TPM)"; ``None`` when the body does not say."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None
+    kind = error.get("type")
+    if kind in ("requests", "tokens"):
+        return kind  # type: ignore[no-any-return]
+    message = str(error.get("message") or "").lower()
+    if "tokens per min" in message or "(tpm)" in message:
+        return "tokens"
+    if "requests per min" in message or "(rpm)" in message:
+        return "requests"
+    return None

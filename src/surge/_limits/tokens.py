@@ -1,8 +1,14 @@
 """How many tokens a request will cost, before it is sent.
 
+    provider_estimate(body, expected_output=256)   # ceil(characters / 4) + max_tokens or 256
     counter = TokenCounter()
     counter.prompt_tokens(body)               # exact o200k/cl100k count, offline
     estimate_cost(body, prompt=120, expected_output=256)   # 120 + max_tokens or 256
+
+A provider's *rate limiter* does not tokenize: OpenAI documents that it charges an
+estimate made from the request's characters (about 4 per token) plus ``max_tokens``, up
+front. :func:`provider_estimate` is that estimate; the gate scales it by what each model's
+server turns out to charge (``learning.py``). The exact count below is the *bill*.
 
 Counting uses ``toktok`` (the OpenAI vocabularies compiled into the package, counts equal
 to tiktoken's; nothing is downloaded). Loading the vocabulary takes ~0.4 s, so it is
@@ -24,6 +30,7 @@ __all__ = [
     "encoding_for_model",
     "estimate_cost",
     "expected_output_tokens",
+    "provider_estimate",
 ]
 
 log = logging.getLogger(__name__)
@@ -90,6 +97,14 @@ def estimate_cost(body: dict[str, Any], *, prompt: int, expected_output: float) 
     choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
     output = declared if declared is not None else expected_output
     return int(prompt + math.ceil(output) * choices)
+
+
+def provider_estimate(body: dict[str, Any], *, expected_output: float) -> int:
+    """Tokens a provider's rate limiter charges up front: ``ceil(characters / 4)`` of the
+    prompt, plus the declared output budget (``max_tokens`` times ``n``) or, when there is
+    none, ``expected_output``."""
+    chars = sum(len(text) for text in iter_texts(body))
+    return estimate_cost(body, prompt=math.ceil(chars / 4), expected_output=expected_output)
 
 
 def charged_tokens(body: dict[str, Any], *, prompt: int, completion: int) -> int:

@@ -134,6 +134,17 @@ def _resume_command() -> str:
 @click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute.")
 @click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute.")
 @click.option(
+    "--service-tier",
+    type=click.Choice(["auto", "default", "flex", "priority"]),
+    help="service_tier of every request that names none (flex: half price, may be refused).",
+)
+@click.option(
+    "--flex-fallback",
+    metavar="N|DURATION",
+    help="Send a flex request at the default tier after N 'resource_unavailable' answers "
+    "or a deadline since its first attempt (3, 10m, or 3,10m).",
+)
+@click.option(
     "--max-retries",
     type=click.IntRange(min=0),
     default=C.DEFAULT_MAX_RETRIES,
@@ -208,6 +219,8 @@ def run_command(
     concurrency: int,
     rpm: float | None,
     tpm: float | None,
+    service_tier: str | None,
+    flex_fallback: str | None,
     max_retries: int,
     timeout: float,
     limiter: str | None,
@@ -232,7 +245,7 @@ def run_command(
     optional "id"), or plain text with one prompt per line; "-" reads stdin. Killed or
     interrupted, the same command resumes where it stopped.
     """
-    from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
+    from ..config import Endpoint, FlexFallback, Limits, RetryPolicy, RunOptions, Timeout
     from ..io.formats import parse_param
     from .runner import RunRequest, check_run, execute_run
 
@@ -252,6 +265,8 @@ def run_command(
                 params=tuple(parse_param(p) for p in params),
                 ordered=ordered,
                 retry_failed=retry_failed,
+                service_tier=service_tier,
+                flex_fallback=FlexFallback.parse(flex_fallback) if flex_fallback else None,
             ),
             input_format=input_format,  # type: ignore[arg-type]
             progress_mode="none" if quiet else progress_mode,

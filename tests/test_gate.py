@@ -1,0 +1,169 @@
+"""The gate on a fake clock: one limiter per (endpoint, model), what 429s and headers teach,
+probe-first and slow start when nothing is known."""
+
+from __future__ import annotations
+
+import pytest
+
+from surge import _constants as C
+from surge._limits.gate import FLEX_UNAVAILABLE, LocalGate
+from surge._limits.limiter import AdaptiveLimiter
+from surge.config import Limits
+from surge.models import Request
+from test_limiter import START, FakeTime, gaps
+
+URL = "/v1/chat/completions"
+
+
+def request(model: str, text: str = "x" * 400, max_tokens: int = 100) -> Request:
+    body = {"model": model, "messages": [{"role": "user", "content": text}]}
+    body["max_tokens"] = max_tokens  # type: ignore[assignment]
+    return Request(custom_id=f"{model}-{text[:3]}", body=body, url=URL)
+
+
+def make_gate(time: FakeTime, limits: Limits) -> LocalGate:
+    def factory(key: tuple[str, str]) -> AdaptiveLimiter:
+        return AdaptiveLimiter(
+            rpm=limits.rpm,
+            tpm=limits.tpm,
+            clock=time,
+            sleep=time.sleep,
+            probe_first=limits.rpm is None and limits.tpm is None,
+            max_in_flight=limits.concurrency,
+        )
+
+    return LocalGate(limits, limiter_factory=factory)
+
+
+def limiter_of(gate: LocalGate, model: str) -> AdaptiveLimiter:
+    limiter = gate.state((URL, model)).limiter
+    assert isinstance(limiter, AdaptiveLimiter)
+    return limiter
+
+
+async def test_each_model_has_its_own_limiter_and_learns_its_own_headers() -> None:
+    time = FakeTime()
+    gate = make_gate(time, Limits(rpm=6000))
+    a, b = request("a"), request("b")
+    lease_a = await gate.acquire(a, a.body)
+    lease_b = await gate.acquire(b, b.body)
+    gate.complete(lease_a, status=200, headers={"x-ratelimit-limit-requests": "60"}, body={})
+    gate.complete(lease_b, status=200, headers={"x-ratelimit-limit-requests": "600"}, body={})
+    assert limiter_of(gate, "a").ceiling("requests") == pytest.approx(1.0 * C.LIMIT_HEADROOM)
+    assert limiter_of(gate, "b").ceiling("requests") == pytest.approx(10.0 * C.LIMIT_HEADROOM)
+
+
+async def test_a_waiting_model_does_not_hold_another() -> None:
+    time = FakeTime()
+    gate = make_gate(time, Limits(rpm=60))  # one per second, per model
+    starts: dict[str, list[float]] = {"a": [], "b": []}
+
+    async def send(model: str) -> None:
+        r = request(model)
+        await gate.acquire(r, r.body)
+        starts[model].append(time.now)
+
+    await time.run(*(send("a") for _ in range(3)), *(send("b") for _ in range(3)))
+    # Interleaved in one FIFO, b would wait behind a's queue; here both run side by side.
+    assert starts["a"] == pytest.approx([START, START + 1 / C.LIMIT_HEADROOM, START + 2 / 0.99])
+    assert starts["b"] == pytest.approx(starts["a"])
+
+
+async def test_a_429_cuts_the_pace_and_a_flex_429_does_not() -> None:
+    time = FakeTime()
+    gate = make_gate(time, Limits(rpm=600))
+    r = request("m")
+    lease = await gate.acquire(r, r.body)
+    flex = {"error": {"code": FLEX_UNAVAILABLE, "type": "resource_unavailable", "message": ""}}
+    gate.complete(lease, status=429, headers={}, body=flex, error_code=FLEX_UNAVAILABLE)
+    cell = limiter_of(gate, "m").requests
+    assert cell is not None and cell.rate == pytest.approx(10 * C.LIMIT_HEADROOM)
+    lease = await gate.acquire(r, r.body)
+    limited = {"error": {"code": "rate_limit_exceeded", "type": "requests", "message": ""}}
+    gate.complete(lease, status=429, headers={}, body=limited, error_code="rate_limit_exceeded")
+    assert cell.rate == pytest.approx(10 * C.LIMIT_HEADROOM * C.DECREASE)
+
+
+async def test_token_estimates_are_scaled_by_what_the_server_charges() -> None:
+    """The server charges 1.3x surge's estimate: its remaining-tokens readings say so."""
+    time = FakeTime()
+    limit = 600_000  # 10,000 per second
+    gate = make_gate(time, Limits(tpm=limit))
+    charged = 0.0
+    reserved = []
+    for _ in range(60):
+        r = request("m")
+        [lease] = await time.run(gate.acquire(r, r.body))
+        reserved.append(lease.tokens)
+        charged += lease.estimate * 1.3  # what the server charged this one
+        refilled = (time.now - START) * limit / 60
+        headers = {
+            "x-ratelimit-limit-tokens": str(limit),
+            "x-ratelimit-remaining-tokens": str(int(limit / 2 - charged + refilled)),
+        }
+        gate.complete(lease, status=200, headers=headers, body={"usage": {}})
+    estimate = 100 + 100  # 400 characters / 4 + max_tokens
+    assert reserved[0] == estimate
+    assert reserved[-1] == pytest.approx(estimate * 1.3, rel=0.02)
+
+
+async def test_usage_corrects_the_estimate_when_the_server_sends_no_token_headers() -> None:
+    time = FakeTime()
+    gate = make_gate(time, Limits(tpm=600_000))
+    reserved = []
+    for _ in range(150):
+        r = request("m")
+        [lease] = await time.run(gate.acquire(r, r.body))
+        reserved.append(lease.tokens)
+        usage = {"usage": {"prompt_tokens": 60, "completion_tokens": 5}}
+        gate.complete(lease, status=200, headers={}, body=usage)
+    assert reserved[0] == 200
+    # The server (by usage) charges 60 + max_tokens 100 = 160 per request.
+    assert reserved[-1] == pytest.approx(160, rel=0.03)
+
+
+async def test_probe_first_then_slow_start_when_the_server_says_nothing() -> None:
+    time = FakeTime()
+    gate = make_gate(time, Limits(concurrency=50))
+    limiter = limiter_of(gate, "m")
+    r = request("m")
+    first = await gate.acquire(r, r.body)
+    assert limiter._delay(0, time.now) > 1  # the second waits for the first answer
+    gate.complete(first, status=200, headers={}, body={})
+    in_flight = []
+    for _ in range(2):  # a window of 2, then growing by half a request per answer
+        in_flight.append(await gate.acquire(r, r.body))
+    assert limiter._delay(0, time.now) > 1
+    gate.complete(in_flight.pop(), status=200, headers={}, body={})
+    in_flight.append(await gate.acquire(r, r.body))
+    in_flight.append(await gate.acquire(r, r.body))
+    assert limiter.in_flight == 3
+
+
+async def test_the_first_429_with_nothing_known_paces_at_what_was_admitted() -> None:
+    time = FakeTime()
+    gate = make_gate(time, Limits(concurrency=100))
+    limiter = limiter_of(gate, "m")
+    r = request("m")
+    leases = [await gate.acquire(r, r.body)]
+    gate.complete(leases.pop(), status=200, headers={}, body={})
+    for _ in range(40):  # the slow start opens up
+        lease = await gate.acquire(r, r.body)
+        gate.complete(lease, status=200, headers={}, body={})
+    time.advance(0.5)
+    lease = await gate.acquire(r, r.body)
+    refused = {"error": {"code": "rate_limit_exceeded", "message": "busy"}}
+    gate.complete(lease, status=429, headers={}, body=refused, error_code="rate_limit_exceeded")
+    cell = limiter.requests
+    assert cell is not None
+    assert cell.rate == pytest.approx(41 * C.DECREASE)  # 41 admitted within the last second
+    starts = [START]
+
+    async def one() -> None:
+        await gate.acquire(r, r.body)
+        starts.append(time.now)
+
+    await time.run(*(one() for _ in range(3)))
+    # Nothing goes until the oldest admission has left its one-second window.
+    assert starts[1] >= START + C.MEASURE_WINDOW - 1e-9
+    assert all(g > 0 for g in gaps(starts[1:]))
