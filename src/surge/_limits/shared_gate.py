@@ -43,10 +43,10 @@ from ..config import Endpoint, Limits
 from ..errors import LimiterError
 from ..models import Request
 from .budget import Grant
-from .gate import Lease, LocalGate
+from .gate import FLEX_UNAVAILABLE, Lease, LimitKey, LocalGate, limit_key
 from .headers import parse_headers
-from .limiter import Ticket
-from .tokens import TokenCounter, charged_tokens, estimate_cost
+from .seam import Ticket
+from .tokens import charged_tokens, provider_estimate
 
 __all__ = ["BudgetBackend", "BudgetUnavailable", "SharedGate", "endpoint_id"]
 
@@ -122,13 +122,11 @@ class SharedGate:
         *,
         endpoint: Endpoint,
         fallback: bool = False,
-        counter: TokenCounter | None = None,
     ) -> None:
         self._limits = limits
         self._backend = backend
         self._prefix = f"surge:{endpoint_id(endpoint)}"
         self._fallback = fallback
-        self._tokens = counter or TokenCounter()
         self._expected_output: float = C.DEFAULT_EXPECTED_OUTPUT_TOKENS
         self._waiting: dict[str, deque[_Waiter]] = {}
         self._pumps: dict[str, asyncio.Task[None]] = {}
@@ -186,7 +184,7 @@ class SharedGate:
                 self.description,
                 err,
             )
-            self._local = LocalGate(self._limits, counter=self._tokens)
+            self._local = LocalGate(self._limits)
             return
         self._failure = LimiterError(
             f"the shared limiter {self.description} became unreachable ({err}); "
@@ -198,12 +196,12 @@ class SharedGate:
 
     # -- Gate ----------------------------------------------------------------------------
     def warm(self) -> None:
-        if self._limits.tpm:
-            self._tokens.warm()
+        """Nothing to load: the provider-style estimate needs no tokenizer."""
 
-    def _key(self, body: dict[str, Any]) -> str:
-        model = body.get("model")
-        return f"{self._prefix}:{model if isinstance(model, str) else ''}"
+    def _key(self, key: LimitKey) -> str:
+        """The budget's name for (endpoint path, model): no secret, one per model."""
+        path, model = key
+        return f"{self._prefix}:{path}:{model}"
 
     def _tracks_tokens(self, key: str) -> bool:
         return bool(self._limits.tpm) or self._learned.get(key, (0.0, 0.0))[1] > 0
@@ -211,9 +209,7 @@ class SharedGate:
     def _estimate(self, key: str, body: dict[str, Any]) -> int:
         if not self._tracks_tokens(key):
             return 0
-        self._tokens.warm()
-        prompt = self._tokens.prompt_tokens(body)
-        return estimate_cost(body, prompt=prompt, expected_output=self._expected_output)
+        return provider_estimate(body, expected_output=self._expected_output)
 
     def _limited(self, key: str) -> bool:
         rpm, tpm = self._learned.get(key, (0.0, 0.0))
@@ -222,11 +218,12 @@ class SharedGate:
     async def acquire(self, request: Request, body: dict[str, Any]) -> Lease:
         if self._local is not None:
             return await self._local.acquire(request, body)
-        key = self._key(body)
+        lease_key = limit_key(request, body)
+        key = self._key(lease_key)
         if self._failure is not None:
-            return self._unreserved(key, body)
+            return self._unreserved(lease_key, body)
         if not self._limited(key) and time.monotonic() < self._quiet_until.get(key, 0.0):
-            return self._unreserved(key, body)  # no limit anywhere, and no news is due
+            return self._unreserved(lease_key, body)  # no limit anywhere, no news is due
         tokens = self._estimate(key, body)
         try:
             grant = await self._reserve(key, tokens)
@@ -236,13 +233,13 @@ class SharedGate:
                 return await self._local.acquire(request, body)
             if not self._on_failure:
                 raise self._failure from None  # type: ignore[misc]
-            return self._unreserved(key, body)
+            return self._unreserved(lease_key, body)
         if grant.wait > 0:
             log.debug("shared limiter: waiting %.3fs (tokens=%d)", grant.wait, tokens)
             await asyncio.sleep(grant.wait)
-        return Lease(tokens, _BOOKED, body, key)
+        return Lease(tokens, _BOOKED, body, lease_key, tokens)
 
-    def _unreserved(self, key: str, body: dict[str, Any]) -> Lease:
+    def _unreserved(self, key: LimitKey, body: dict[str, Any]) -> Lease:
         return Lease(0, _UNBOOKED, body, key)
 
     @staticmethod
@@ -318,7 +315,7 @@ class SharedGate:
                 self._local.cancel(lease)
             return
         if lease.ticket is _BOOKED and self._failure is None:
-            self._refund(lease.key, 1, lease.tokens)
+            self._refund(self._key(lease.key), 1, lease.tokens)
 
     def complete(
         self,
@@ -328,14 +325,22 @@ class SharedGate:
         headers: Mapping[str, str] | None,
         body: Any,
         pause: float | None = None,
+        error_code: str | None = None,
     ) -> None:
         if not self._shared(lease):
             if self._local is not None:
-                self._local.complete(lease, status=status, headers=headers, body=body, pause=pause)
+                self._local.complete(
+                    lease,
+                    status=status,
+                    headers=headers,
+                    body=body,
+                    pause=pause,
+                    error_code=error_code,
+                )
             return
         if self._failure is not None or self._local is not None:
             return
-        key = lease.key
+        key = self._key(lease.key)
         if headers is not None:
             self._learn(key, headers)
         tokens = lease.tokens
@@ -349,9 +354,14 @@ class SharedGate:
                 if charged != tokens:
                     self._refund(key, 0, tokens - charged)
         elif status == 429:
-            # A refused request costs no quota: its slot and tokens go back to everyone.
-            if lease.ticket is _BOOKED:
-                self._refund(key, 1, tokens)
+            if error_code == FLEX_UNAVAILABLE:
+                # Capacity, not a rate limit: nothing was used, nobody pauses.
+                if lease.ticket is _BOOKED:
+                    self._refund(key, 1, tokens)
+                return
+            # As LocalGate: the slot is not handed back (a refusal means the schedule was
+            # too dense; a refund would send the next request into the same window), and
+            # the server's Retry-After pauses every process sharing the key.
             if pause is not None and pause > 0:
                 self._quiet_until[key] = time.monotonic() + pause
                 self._spawn(self._backend.pause(key, pause))

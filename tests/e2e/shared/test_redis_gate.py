@@ -79,7 +79,7 @@ async def test_settling_with_real_usage_refunds_the_estimate(redis_server: Redis
         g.complete(lease, status=200, headers={}, body=usage)
         await asyncio.gather(*g._tasks)
         backend = RedisBackend.from_url(redis_server.url)
-        grant = await backend.reserve(lease.key, tokens=1, rpm=None, tpm=6000, horizon=10)
+        grant = await backend.reserve(g._key(lease.key), tokens=1, rpm=None, tpm=6000, horizon=10)
         await backend.close()
         # Only the 15 charged tokens are spent: the next slot is <= 0.15 s out (minus the
         # time since the first reservation), not ~2.7 s.
@@ -130,8 +130,9 @@ async def test_key_names_hold_no_secret(redis_server: RedisServer) -> None:
     await g.open()
     lease = await g.acquire(request(), request().body)
     await g.aclose()
-    assert "secret" not in lease.key and "127.0.0.1:9" not in lease.key
-    assert lease.key.endswith(":gpt-4o-mini")
+    name = g._key(lease.key)  # the Redis key
+    assert "secret" not in name and "127.0.0.1:9" not in name
+    assert name.endswith(":gpt-4o-mini")
 
 
 async def test_unreachable_at_start_is_a_clear_error(redis_server: RedisServer) -> None:
