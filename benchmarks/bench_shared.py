@@ -84,11 +84,12 @@ def pacing(server: Sim, before: dict[str, int]) -> tuple[float, float, int]:
     return 100 * rate / RPM, 100 * statuses.get("429", 0) / attempts, ok
 
 
-def bench_redis(n: int) -> None:
+def bench_redis(n: int, quantum: float) -> None:
     redis, url = start_redis()
     work = Path(tempfile.mkdtemp(dir=WORK if WORK.exists() else None))
+    extra = ["--limit-quantum", str(quantum)] if quantum else []
     try:
-        with sim("--rpm", str(RPM), "--latency", "0.05") as server:
+        with sim("--rpm", str(RPM), "--latency", "0.05", *extra) as server:
             raw_aiohttp(server.url, RPM + RPM // 10, 200)  # drain the full bucket
             before = server.statuses()
             share = n // 4
@@ -103,7 +104,8 @@ def bench_redis(n: int) -> None:
             codes = [proc.wait() for proc in procs]
             wall = time.perf_counter() - t0
             pct, refused, ok = pacing(server, before)
-        print(f"\n4 x surge run --limiter redis:// (--rpm {RPM} each), {n} requests")
+        per = f", enforced per {quantum:g} s" if quantum else ""
+        print(f"\n4 x surge run --limiter redis:// (--rpm {RPM} each{per}), {n} requests")
         print(f"  exit codes {codes}; ok {ok}/{n}; wall {wall:.1f}s incl. start-up")
         print(f"  achieved {pct:.1f}% of {RPM} rpm (target >= 97%); 429s {refused:.2f}% (< 0.5%)")
     finally:
@@ -213,9 +215,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=600, help="requests in the rate-limited runs")
     parser.add_argument("--n-workers", type=int, default=20_000, help="requests in --workers")
     parser.add_argument("--profile", action="store_true", help="cProfile one process")
+    parser.add_argument(
+        "--quantum", type=float, default=1.0, help="simulator enforces per N s (0: bucket)"
+    )
     args = parser.parse_args()
     if args.only in (None, "redis"):
-        bench_redis(args.n)
+        bench_redis(args.n, args.quantum)
     if args.only in (None, "ray"):
         bench_ray(args.n)
     if args.only in (None, "workers"):
