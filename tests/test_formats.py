@@ -9,7 +9,7 @@ import pytest
 
 from surge.config import RunOptions
 from surge.errors import ConfigError, InputError
-from surge.io.formats import RequestBuilder, parse_param
+from surge.io.formats import RequestBuilder, content_id, parse_param
 from surge.models import Request
 
 MODEL = "gpt-4.1-mini"
@@ -53,10 +53,11 @@ def test_batch_line_urls(url: str, path: str) -> None:
 
 def test_batch_line_defaults() -> None:
     body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
-    # No custom_id, method or url: line-N, POST, the run's endpoint.
+    # No custom_id, method or url: an id from the content, POST, the run's endpoint.
     req = builder(api="responses").from_line(line({"body": body}), line=7)
+    assert req.content_id
     assert (req.custom_id, req.method, req.url, req.body) == (
-        "line-7",
+        content_id([None, body]),
         "POST",
         "/v1/responses",
         body,
@@ -155,13 +156,14 @@ def user(content: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("row", "custom_id"),
     [
-        ({"prompt": "hi"}, "line-5"),
+        ({"prompt": "hi"}, content_id("hi")),
         ({"id": "q1", "prompt": "hi"}, "q1"),
         ({"custom_id": "c1", "prompt": "hi"}, "c1"),
         ({"custom_id": "c1", "id": "q1", "prompt": "hi"}, "c1"),  # custom_id wins
         ({"id": 17, "prompt": "hi"}, "17"),
         ({"id": 0, "prompt": "hi"}, "0"),
-        ({"id": None, "prompt": "hi"}, "line-5"),
+        ({"id": None, "prompt": "hi"}, content_id("hi")),
+        ({"messages": [user("hi")]}, content_id([user("hi")])),
     ],
 )
 def test_prompt_row_ids(row: dict[str, Any], custom_id: str) -> None:
@@ -270,10 +272,47 @@ def test_embeddings_reject_messages() -> None:
         ("hi", True),
     ],
 )
-def test_prompt_without_any_model_is_a_config_error(text: str, text_mode: bool) -> None:
-    # Not one bad line but a missing option: the run cannot start.
-    with pytest.raises(ConfigError, match="line 9: prompt rows need a model"):
+def test_prompt_without_any_model_is_an_input_error(text: str, text_mode: bool) -> None:
+    # One bad line, recorded as such: the rest of the run goes on.
+    with pytest.raises(InputError, match="line 9: no model for this prompt"):
         builder().from_line(text, line=9, text_mode=text_mode)
+
+
+def test_an_invalid_line_keeps_its_own_custom_id() -> None:
+    with pytest.raises(InputError) as info:
+        builder().from_line(line({"id": "b", "prompt": "hi"}), line=3)
+    assert info.value.custom_id == "b"
+    with pytest.raises(InputError) as info:
+        builder().from_line(batch({"messages": []}, custom_id="c", url="/v9/x"), line=4)
+    assert info.value.custom_id == "c"
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({"max_tokens": 5, "temperature": 0}, {"max_tokens": 5, "temperature": 0}),
+        (
+            {"response_format": {"type": "json_object"}},
+            {"response_format": {"type": "json_object"}},
+        ),
+    ],
+)
+def test_prompt_row_parameters_go_into_the_body(
+    row: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    req = builder(model=MODEL, params=(("temperature", 1),)).from_line(
+        line({"prompt": "hi", **row}), line=1
+    )
+    for key, value in expected.items():
+        assert req.body[key] == value
+    assert req.body["messages"] == [user("hi")]
+
+
+def test_prompt_row_unknown_keys_are_refused_by_name() -> None:
+    with pytest.raises(InputError, match="unknown keys 'category', 'tempreature'"):
+        builder(model=MODEL).from_line(
+            line({"prompt": "hi", "tempreature": 0, "category": "math"}), line=1
+        )
 
 
 # -- strings and plain text ------------------------------------------------------------------
@@ -281,7 +320,7 @@ def test_prompt_without_any_model_is_a_config_error(text: str, text_mode: bool) 
 
 def test_json_string_line_is_a_prompt() -> None:
     req = builder(model=MODEL).from_line('"What is 2+2?"', line=6)
-    assert req.custom_id == "line-6"
+    assert req.custom_id == content_id("What is 2+2?")
     assert req.body == {"model": MODEL, "messages": [user("What is 2+2?")]}
 
 
@@ -295,7 +334,7 @@ def test_json_string_line_is_a_prompt() -> None:
 )
 def test_text_mode(text: str, prompt: str) -> None:
     req = builder(model=MODEL).from_line(text, line=2, text_mode=True)
-    assert req.custom_id == "line-2"
+    assert req.custom_id == content_id(prompt) and req.content_id and req.line == 2
     assert req.body["messages"] == [user(prompt)]
 
 
@@ -312,7 +351,9 @@ def test_from_item_shapes() -> None:
     b = builder(model=MODEL)
     assert b.from_item("hi", line=1).body["messages"] == [user("hi")]
     assert b.from_item({"id": "x", "prompt": "hi"}, line=2).custom_id == "x"
-    assert b.from_item({"body": {"model": MODEL}}, line=3).custom_id == "line-3"
+    assert b.from_item({"body": {"model": MODEL}}, line=3).custom_id == content_id(
+        [None, {"model": MODEL}]
+    )
     req = Request(custom_id="mine", body={"model": MODEL})
     assert b.from_item(req, line=4) is req
     assert req.line == 4

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from surge._constants import OUTPUT_METADATA_KEY
-from surge.models import ErrorInfo, Request, Result
+from surge.models import ErrorInfo, Request, Result, failure_kind
 
 
 def chat(content: Any) -> dict[str, Any]:
@@ -148,13 +148,52 @@ def test_output_record_is_the_batch_api_shape() -> None:
         request_id="req_1",
         attempts=1,
         latency=0.5,
+        fingerprint="0123456789abcdef",
     )
     record = result.to_output()
     assert list(record) == ["id", "custom_id", "response", "error", OUTPUT_METADATA_KEY]
     assert record["id"].startswith("batch_req_")
     assert record["response"] == {"status_code": 200, "request_id": "req_1", "body": chat("x")}
     assert record["error"] is None
-    assert record[OUTPUT_METADATA_KEY] == {"line": 1, "attempts": 1, "latency_ms": 500.0}
+    assert record[OUTPUT_METADATA_KEY] == {
+        "line": 1,
+        "attempts": 1,
+        "latency_ms": 500.0,
+        "fingerprint": "0123456789abcdef",
+    }
+    assert Result.from_output(record).fingerprint == "0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        (400, "invalid_parameter", "permanent"),
+        (400, "http_400", "permanent"),
+        (401, "invalid_api_key", "permanent"),
+        (404, "model_not_found", "permanent"),
+        (501, "http_501", "permanent"),
+        (429, "insufficient_quota", "permanent"),
+        (429, "rate_limit_exceeded", "transient"),
+        (408, "http_408", "transient"),
+        (500, "server_error", "transient"),
+        (503, "http_503", "transient"),
+        (None, "timeout", "transient"),
+        (None, "connection_error", "transient"),
+        (200, "invalid_response", "transient"),
+        (None, "invalid_input", "permanent"),
+    ],
+)
+def test_failure_kind(status: int | None, code: str, kind: str) -> None:
+    assert failure_kind(status, code) == kind
+
+
+def test_failures_are_classified_in_the_output() -> None:
+    bad = Result(custom_id="a", status_code=400, error=ErrorInfo("invalid_parameter", "no"))
+    flaky = Result(custom_id="b", error=ErrorInfo("timeout", "slow"))
+    line = Result(custom_id="c", error=ErrorInfo("invalid_input", "x"), line_error=True)
+    fine = Result(custom_id="d", status_code=200, body={})
+    meta = [r.to_output()[OUTPUT_METADATA_KEY] for r in (bad, flaky, line, fine)]
+    assert [m.get("failure") for m in meta] == ["permanent", "transient", "permanent", None]
 
 
 def test_never_answered_has_no_response() -> None:

@@ -52,7 +52,8 @@ def test_merge_skips_present_ids_and_torn_tails(tmp_path: Path, drop_failures: b
     (parts / "worker-1.jsonl").write_bytes(_line("d") + _line("e")[:20])  # torn: killed mid-line
 
     store = JsonlStore(out)
-    finished = set(store.open().finished)
+    store.open()
+    finished = set(output_ids(out))
     merged = merge_parts(store, finished, parts, drop_failures=drop_failures)
     # Merging again (a re-run after a kill during the merge) adds nothing.
     assert merge_parts(store, finished, parts) == 0

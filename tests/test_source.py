@@ -11,6 +11,7 @@ from surge.config import RunOptions
 from surge.errors import ConfigError, InputError
 from surge.io import source
 from surge.io.formats import RequestBuilder
+from surge.io.formats import content_id as cid
 from surge.io.source import count_lines, iter_items, read_lines
 from surge.models import Request
 
@@ -43,35 +44,38 @@ def summary(items: list[Request | InputError]) -> list[tuple[Any, ...]]:
         # JSONL: decided by the first non-blank line.
         (
             b'{"id": "a", "prompt": "one"}\n{"prompt": "two"}\n',
-            [(1, "a", "one"), (2, "line-2", "two")],
+            [(1, "a", "one"), (2, cid("two"), "two")],
         ),
         (
             b'"a json string"\n"another"\n',
-            [(1, "line-1", "a json string"), (2, "line-2", "another")],
+            [(1, cid("a json string"), "a json string"), (2, cid("another"), "another")],
         ),
-        (b'  {"prompt": "indented"}\n', [(1, "line-1", "indented")]),
+        (b'  {"prompt": "indented"}\n', [(1, cid("indented"), "indented")]),
         # Plain text: one prompt per line, JSON-looking later lines are taken literally.
         (
             b'What is 2+2?\n{"prompt": "x"}\n',
-            [(1, "line-1", "What is 2+2?"), (2, "line-2", '{"prompt": "x"}')],
+            [
+                (1, cid("What is 2+2?"), "What is 2+2?"),
+                (2, cid('{"prompt": "x"}'), '{"prompt": "x"}'),
+            ],
         ),
         # Blank lines are skipped but still counted for line numbers.
         (
             b'\n\n{"prompt": "a"}\n\n   \n\t\n{"prompt": "b"}\n\n',
-            [(3, "line-3", "a"), (7, "line-7", "b")],
+            [(3, cid("a"), "a"), (7, cid("b"), "b")],
         ),
-        (b"first\n\n\nfourth\n", [(1, "line-1", "first"), (4, "line-4", "fourth")]),
+        (b"first\n\n\nfourth\n", [(1, cid("first"), "first"), (4, cid("fourth"), "fourth")]),
         # CRLF endings, and a last line without a newline.
         (
             b'{"prompt": "a"}\r\n\r\n{"prompt": "b"}\r\n{"prompt": "c"}',
-            [(1, "line-1", "a"), (3, "line-3", "b"), (4, "line-4", "c")],
+            [(1, cid("a"), "a"), (3, cid("b"), "b"), (4, cid("c"), "c")],
         ),
-        (b"hello\r\nworld\r\n", [(1, "line-1", "hello"), (2, "line-2", "world")]),
+        (b"hello\r\nworld\r\n", [(1, cid("hello"), "hello"), (2, cid("world"), "world")]),
         # A UTF-8 byte-order mark does not turn JSONL into text.
         (b'\xef\xbb\xbf{"id": "a", "prompt": "x"}\n', [(1, "a", "x")]),
-        (b"\xef\xbb\xbfplain\n", [(1, "line-1", "plain")]),
+        (b"\xef\xbb\xbfplain\n", [(1, cid("plain"), "plain")]),
         # Non-ASCII text is fine.
-        ("Größe? 日本語 🎉\n".encode(), [(1, "line-1", "Größe? 日本語 🎉")]),
+        ("Größe? 日本語 🎉\n".encode(), [(1, cid("Größe? 日本語 🎉"), "Größe? 日本語 🎉")]),
         # Empty files have no requests.
         (b"", []),
         (b"\n\n  \n", []),
@@ -94,11 +98,11 @@ async def test_bad_lines_become_errors_and_the_stream_goes_on(tmp_path: Path) ->
     )
     items = await read(path)
     assert summary(items) == [
-        (1, "line-1", "ok"),
+        (1, cid("ok"), "ok"),
         (2, items[1].reason if isinstance(items[1], InputError) else None),
         (3, "not valid UTF-8 (byte 15)"),
         (4, "expected a JSON object or string, got list"),
-        (5, "line-5", "still ok"),
+        (5, cid("still ok"), "still ok"),
     ]
     assert isinstance(items[1], InputError)
     assert items[1].reason.startswith("not valid JSON")
@@ -109,15 +113,15 @@ async def test_invalid_utf8_first_line_does_not_decide_the_format(tmp_path: Path
     path = tmp_path / "in.jsonl"
     path.write_bytes(b"\xff\xfe junk\n" + b'{"prompt": "a"}\n')
     items = await read(path)
-    assert summary(items) == [(1, "not valid UTF-8 (byte 0)"), (2, "line-2", "a")]
+    assert summary(items) == [(1, "not valid UTF-8 (byte 0)"), (2, cid("a"), "a")]
 
 
 @pytest.mark.parametrize(
     ("input_format", "expected"),
     [
-        ("auto", [(1, "line-1", "x")]),
-        ("jsonl", [(1, "line-1", "x")]),
-        ("text", [(1, "line-1", '{"prompt": "x"}')]),
+        ("auto", [(1, cid("x"), "x")]),
+        ("jsonl", [(1, cid("x"), "x")]),
+        ("text", [(1, cid('{"prompt": "x"}'), '{"prompt": "x"}')]),
     ],
 )
 async def test_forced_formats(
@@ -135,11 +139,45 @@ async def test_forced_jsonl_on_text_gives_errors(tmp_path: Path) -> None:
     assert isinstance(item, InputError) and item.line == 1
 
 
-async def test_missing_model_stops_the_stream(tmp_path: Path) -> None:
+async def test_missing_model_is_an_error_line_and_the_stream_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"id": "a", "prompt": "x"}\n{"prompt": "y", "model": "m"}\n')
+    items = [x async for x in read_lines(path, RequestBuilder(RunOptions()))]
+    assert isinstance(items[0], InputError) and items[0].custom_id == "a"
+    assert "no model" in items[0].reason
+    assert isinstance(items[1], Request) and items[1].body["model"] == "m"
+
+
+@pytest.mark.parametrize(
+    ("lines", "text_mode"),
+    [
+        (['{"prompt": "x"}'], False),
+        (['"a json string"'], False),
+        (["plain words"], True),
+        # A text file whose first prompt starts with a brace: the next lines say "text".
+        (["{curly} braces are fine", "What is 2+2?"], True),
+        (['{"quoted" start but prose', "second prompt"], True),
+        # A JSONL file whose first line is broken: a later line is JSON.
+        (['{"prompt": broken', '{"prompt": "fine"}'], False),
+        (["", "   ", '{"prompt": "x"}'], False),
+    ],
+)
+def test_detect_text_mode(lines: list[str], text_mode: bool) -> None:
+    assert source.detect_text_mode(lines) is text_mode
+
+
+def test_detect_text_mode_names_the_option_when_it_cannot_tell() -> None:
+    with pytest.raises(ConfigError, match="--input-format"):
+        source.detect_text_mode(["{just one line"], first_line=3)
+
+
+async def test_text_prompt_starting_with_a_brace_is_text(tmp_path: Path) -> None:
     path = tmp_path / "in.txt"
-    path.write_bytes(b"hello\n")
-    with pytest.raises(ConfigError):
-        [x async for x in read_lines(path, RequestBuilder(RunOptions()))]
+    path.write_bytes(b"{x} is a set; explain\nWhat is 2+2?\n")
+    assert summary(await read(path)) == [
+        (1, cid("{x} is a set; explain"), "{x} is a set; explain"),
+        (2, cid("What is 2+2?"), "What is 2+2?"),
+    ]
 
 
 async def test_file_is_closed_when_iteration_stops_early(
@@ -249,6 +287,6 @@ async def test_iter_items_sync_and_async() -> None:
     for source_items in (items, agen()):
         out = [x async for x in iter_items(source_items, builder())]  # type: ignore[arg-type]
         assert [x.line for x in out] == [1, 2, 3]
-        assert isinstance(out[0], Request) and out[0].custom_id == "line-1"
+        assert isinstance(out[0], Request) and out[0].custom_id == cid("a")
         assert isinstance(out[1], Request) and out[1].custom_id == "b"
         assert isinstance(out[2], InputError)

@@ -77,3 +77,22 @@ def test_human_count(n: float, text: str) -> None:
 )
 def test_human_duration(seconds: float | None, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+def test_failures_are_split_permanent_and_transient_and_resume_counts_shown() -> None:
+    stats = finished_stats()
+    stats.failed_transient = 15
+    stats.resent_changed, stats.stale_removed = 12, 1
+    d = summary_dict(stats)
+    assert (d["failed_permanent"], d["failed_transient"]) == (3, 15)
+    assert (d["resent_changed"], d["stale_removed"]) == (12, 1)
+    text = format_summary(stats)
+    assert "(3 permanent; 15 transient: --retry-failed may fix them)" in text
+    assert "resumed     12 re-sent because they changed, 1 stale answer removed" in text
+
+
+def test_permanent_failures_alone_never_mention_retry_failed() -> None:
+    stats = finished_stats()
+    text = format_summary(stats)
+    assert "18 permanent" in text and "--retry-failed" not in text
+    assert "resumed" not in text

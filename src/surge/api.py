@@ -33,7 +33,7 @@ from .errors import ConfigError, InputError
 from .events import Listener, RunStats
 from .io.formats import RequestBuilder
 from .io.source import InputFormat, iter_items, read_lines
-from .io.store import JsonlStore, MemoryStore, ResultStore, read_results
+from .io.store import JsonlStore, ResultStore, latest_results, open_store
 from .models import Request, Result
 
 __all__ = ["amap", "as_completed", "map", "run_file"]
@@ -94,10 +94,31 @@ def _check_call(requests: object, output: object, on_event: object) -> None:
         raise ConfigError(f"on_event must be a callable, got {type(on_event).__name__}")
 
 
-def _store(output: str | Path | None, options: RunOptions) -> ResultStore:
-    if output is None:
-        return MemoryStore()
-    return JsonlStore(output, retry_failed=options.retry_failed)
+def _store(
+    output: str | Path | None, options: RunOptions, *, remember_order: bool = False
+) -> ResultStore:
+    return open_store(
+        output,
+        retry_failed=options.retry_failed,
+        keep_stale=options.keep_stale,
+        remember_order=remember_order,
+    )
+
+
+def _asked_for(store: ResultStore, collected: dict[str, Result]) -> list[Result] | None:
+    """With an output file: one result per input passed, in input order.
+
+    The ledger remembers the final custom_id of every input (in order); results finished
+    in this call were collected, the others (skipped: answered by an earlier run) come
+    from the file, last line winning. ``None`` when there is no such file.
+    """
+    if not isinstance(store, JsonlStore) or store.ledger is None or store.ledger.order is None:
+        return None
+    order = store.ledger.order
+    missing = {cid for cid in order if cid not in collected}
+    if missing:
+        collected = {**collected, **latest_results(store.path, missing)}
+    return [collected[cid] for cid in order if cid in collected]
 
 
 def _positioned(item: object, position: int) -> object:
@@ -167,11 +188,13 @@ async def amap(
     """
     _check_call(requests, output, on_event)
     settings = _settings(endpoint, limits, retry, timeout, options, model)
-    store = _store(output, settings.options)
+    store = _store(output, settings.options, remember_order=True)
     collected: dict[int, Result] = {}  # by position in ``requests`` (1-based)
+    by_id: dict[str, Result] = {}  # with an output: by final custom_id (see _asked_for)
 
     def keep(result: Result) -> None:
         collected[result.line or 0] = result
+        by_id[result.custom_id] = result
 
     builder = RequestBuilder(settings.options)
     await _run(
@@ -184,11 +207,9 @@ async def amap(
         transport=transport,
         limiter=limiter,
     )
-    if output is not None and Path(output).exists():
-        # Results finished by an earlier run come back from the file.
-        for result in read_results(output):
-            if result.line is not None and result.line not in collected:
-                collected[result.line] = result
+    asked = _asked_for(store, by_id)
+    if asked is not None:
+        return asked
     return [collected[k] for k in sorted(collected)]
 
 
@@ -298,7 +319,7 @@ async def run_file(
     return await _run(
         read_lines(input_path, builder, input_format=input_format),
         settings,
-        JsonlStore(output, retry_failed=settings.options.retry_failed),
+        _store(output, settings.options),
         on_event=on_event,
         stats=stats,
         transport=transport,

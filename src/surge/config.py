@@ -180,6 +180,9 @@ class RunOptions:
 
     ``model``/``system``/``params`` fill bodies built from plain prompts;
     ``api`` picks the endpoint for them. Batch-format lines carry their own.
+    ``retry_failed`` re-sends requests an output records as failed; ``keep_stale`` keeps
+    an output's answers to requests that changed (or left the input) instead of
+    sending them again (or dropping them).
     """
 
     api: Api = "chat"
@@ -189,6 +192,7 @@ class RunOptions:
     ordered: bool = False
     reorder_buffer: int = C.DEFAULT_REORDER_BUFFER
     retry_failed: bool = False
+    keep_stale: bool = False
     service_tier: str | None = None  # set on every body that names none ("flex")
     flex_fallback: FlexFallback | None = None
 

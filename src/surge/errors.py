@@ -13,7 +13,10 @@ Tree::
     ├── InputError             one input line is unusable (line number + reason);
     │                          recorded as that line's result, never stops the run
     ├── OutputError            the output file cannot be read back or written: the run
-    │                          stops (exit code 3 on the CLI; the same command resumes)
+    │   │                      stops (exit code 3 on the CLI; the same command resumes)
+    │   └── OutputRefusedError an output surge may not write (in use by another run, not
+    │                          surge output, a device or /proc file): refused untouched
+    │                          before anything is sent (exit code 2)
     ├── LimiterError           the shared rate limiter (--limiter) cannot be reached
     └── RequestError           one request ended without a usable answer
         ├── APIStatusError     the server answered with a non-2xx status
@@ -37,6 +40,7 @@ __all__ = [
     "InputError",
     "LimiterError",
     "OutputError",
+    "OutputRefusedError",
     "RateLimitError",
     "RequestError",
     "SurgeError",
@@ -63,15 +67,28 @@ class LimiterError(SurgeError):
     """
 
 
+class OutputRefusedError(OutputError):
+    """The output is not a file surge may write; it was left untouched."""
+
+
 class InputError(SurgeError):
     """One input line cannot become a request.
 
-    ``line`` is 1-based; ``code`` is a short machine-readable reason.
+    ``line`` is 1-based; ``code`` is a short machine-readable reason; ``custom_id`` is the
+    line's own id when it could be read (its error line keeps it).
     """
 
-    def __init__(self, message: str, *, line: int | None = None, code: str = "invalid_input"):
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        code: str = "invalid_input",
+        custom_id: str | None = None,
+    ):
         self.line = line
         self.code = code
+        self.custom_id = custom_id
         self.reason = message
         super().__init__(f"line {line}: {message}" if line is not None else message)
 

@@ -69,9 +69,13 @@ class RunStats:
     total: int | None = None
     skipped: int = 0
     skipped_failed: int = 0  # of the skipped, those recorded as errors by an earlier run
+    skipped_failed_transient: int = 0  # ... of which could succeed if sent again
+    resent_changed: int = 0  # answered before, but the request changed: sent again
+    stale_removed: int = 0  # answers to lines no longer in the input, dropped from the output
     done: int = 0
     succeeded: int = 0
     failed: int = 0  # request errors (HTTP error, timeout, connection) after retries
+    failed_transient: int = 0  # of the failed, those that could succeed if sent again
     invalid: int = 0  # input lines that could not become requests
     in_flight: int = 0
     attempts: int = 0
@@ -128,6 +132,8 @@ class RunStats:
                 self.invalid += 1
             else:
                 self.failed += 1
+                if result.failure == "transient":
+                    self.failed_transient += 1
         if result.latency is not None:
             self.latencies.add(result.latency)
         usage = usage_counts(result.body)

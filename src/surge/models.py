@@ -16,11 +16,35 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ._constants import OUTPUT_METADATA_KEY
 
-__all__ = ["ErrorInfo", "Request", "Result"]
+__all__ = ["ErrorInfo", "FailureKind", "Request", "Result", "failure_kind"]
+
+FailureKind = Literal["permanent", "transient"]
+
+_TRANSIENT_STATUSES = frozenset({408, 409, 429})
+_PERMANENT_CODES = frozenset({"invalid_input", "insufficient_quota", "billing_hard_limit_reached"})
+_TRANSPORT_CODES = frozenset({"timeout", "connection_error", "invalid_response"})
+
+
+def failure_kind(status_code: int | None, error_code: str | None) -> FailureKind:
+    """Whether a failure could succeed if sent again (transient) or never (permanent).
+
+        failure_kind(503, "http_503")                 # "transient"
+        failure_kind(400, "invalid_parameter")        # "permanent"
+
+    Transport failures, timeouts, 408/409/429 and 5xx (but 501) are transient; an invalid
+    input line, any other 4xx (the request itself is wrong) and a used-up quota are not.
+    """
+    if error_code in _PERMANENT_CODES:
+        return "permanent"
+    if status_code is None or error_code in _TRANSPORT_CODES:
+        return "transient"
+    if status_code in _TRANSIENT_STATUSES or (500 <= status_code < 600 and status_code != 501):
+        return "transient"
+    return "permanent"
 
 
 @dataclass(slots=True)
@@ -37,6 +61,11 @@ class Request:
     method: str = "POST"
     line: int | None = None
     index: int = 0  # position in the input stream (for ordering), set by the source
+    # Set by the ledger: what this request sends, hashed (see surge.io.records.fingerprint).
+    fingerprint: str | None = None
+    # The custom_id was derived from the content (no id in the input): a repeat of the same
+    # content is its next occurrence (``t-...-2``), not a duplicate.
+    content_id: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +96,21 @@ class Result:
     cached: bool = False  # answered from the response cache (nothing sent, nothing paid)
     cost: float | None = None  # USD billed for this request (every attempt), when priced
     notes: dict[str, Any] | None = None  # what attempt steps recorded (e.g. service_tier)
+    fingerprint: str | None = None  # of the request this answers (None: never sent)
     id: str = field(default_factory=lambda: "batch_req_" + os.urandom(12).hex())
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.status_code is not None and self.status_code < 300
+
+    @property
+    def failure(self) -> FailureKind | None:
+        """``None`` when ok; else whether sending it again could succeed."""
+        if self.ok:
+            return None
+        if self.line_error:
+            return "permanent"
+        return failure_kind(self.status_code, self.error.code if self.error else None)
 
     @property
     def usage(self) -> dict[str, Any] | None:
@@ -156,6 +195,15 @@ class Result:
             meta["cost_usd"] = round(self.cost, 8)
         if self.notes:
             meta.update(self.notes)
+        # Last, and in this order: resume reads them from the end of the line without
+        # parsing it (surge.io.records). null marks an invalid line (nothing was sent).
+        meta.pop("fingerprint", None)
+        meta.pop("failure", None)
+        if self.fingerprint is not None or self.line_error:
+            meta["fingerprint"] = self.fingerprint
+        failure = self.failure
+        if failure is not None:
+            meta["failure"] = failure
         return {
             "id": self.id,
             "custom_id": self.custom_id,
@@ -186,5 +234,6 @@ class Result:
             line_error=isinstance(error, dict) and error.get("code") == "invalid_input",
             cached=meta.get("cache") == "hit",
             cost=float(cost) if isinstance(cost, int | float) else None,
+            fingerprint=fp if isinstance(fp := meta.get("fingerprint"), str) else None,
             id=str(record.get("id") or "batch_req_" + os.urandom(12).hex()),
         )

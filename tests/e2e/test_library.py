@@ -6,13 +6,15 @@ import asyncio
 from pathlib import Path
 
 import surge
+from surge.io.formats import content_id
 from surge_sim import prompt_digest
 
 PROMPTS = [f"library prompt {i}" for i in range(1, 21)]
 
 
 def _check_in_order(results: list[surge.Result], prompts: list[str] = PROMPTS) -> None:
-    assert [r.custom_id for r in results] == [f"line-{i}" for i in range(1, len(prompts) + 1)]
+    assert [r.custom_id for r in results] == [content_id(p) for p in prompts]
+    assert [r.line for r in results] == list(range(1, len(prompts) + 1))
     for prompt, result in zip(prompts, results, strict=True):
         assert result.ok, result.error
         assert result.text is not None
@@ -91,7 +93,7 @@ async def test_as_completed_yields_every_result(sim_factory) -> None:
     async for result in surge.as_completed(PROMPTS, endpoint=sim.base_url, model="gpt-4o-mini"):
         assert result.ok
         seen.append(result.custom_id)
-    assert sorted(seen) == sorted(f"line-{i}" for i in range(1, len(PROMPTS) + 1))
+    assert sorted(seen) == sorted(content_id(p) for p in PROMPTS)
     assert len(set(seen)) == len(PROMPTS)
 
 
@@ -110,11 +112,12 @@ async def test_on_event_sees_starts_retries_and_finishes(sim_factory) -> None:
     retrying = [e for e in events if isinstance(e, surge.RequestRetrying)]
     finished = [e for e in events if isinstance(e, surge.RequestFinished)]
     assert sorted((e.custom_id, e.attempt) for e in started) == sorted(
-        (f"line-{i}", a) for i in range(1, 6) for a in (1, 2)
+        (content_id(p), a) for p in PROMPTS[:5] for a in (1, 2)
     )
-    assert sorted(e.custom_id for e in retrying) == [f"line-{i}" for i in range(1, 6)]
+    ids = sorted(content_id(p) for p in PROMPTS[:5])
+    assert sorted(e.custom_id for e in retrying) == ids
     assert all("503" in e.reason for e in retrying)
-    assert sorted(e.result.custom_id for e in finished) == [f"line-{i}" for i in range(1, 6)]
+    assert sorted(e.result.custom_id for e in finished) == ids
 
 
 async def test_output_makes_amap_resumable(sim, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 import surge
 from surge._engine.attempt import Attempt, Next, Outcome
 from surge._engine.engine import Engine, EngineSettings
-from surge.io.formats import RequestBuilder
+from surge.io.formats import RequestBuilder, content_id
 from surge.io.source import iter_items
 from surge.io.store import MemoryStore
 
@@ -80,7 +80,7 @@ async def test_one_refused_request_does_not_slow_the_others(sim_factory) -> None
     alone = max((await _finish_times(sim, others)).values())  # full speed, measured now
     done_at = await _finish_times(sim, ["STUCK forever", *others])
     assert len(done_at) == 2001
-    stuck = done_at.pop("line-1")
+    stuck = done_at.pop(content_id("STUCK forever"))
     # Backoff 0.5 + 1 + 2 + 4 s, each jittered down by up to 25%, for the refused one; the
     # 2,000 others do not wait with it (when a client backoff paused everyone, they took
     # as long as the refused one).
@@ -92,7 +92,7 @@ async def test_one_refused_request_does_not_slow_the_others(sim_factory) -> None
 async def test_an_exception_inside_one_request_is_its_error_line(sim) -> None:
     class Explodes:
         async def __call__(self, attempt: Attempt, call_next: Next) -> Outcome:
-            if attempt.request.custom_id == "line-2":
+            if attempt.request.custom_id == content_id("b"):
                 raise RuntimeError("step exploded")
             return await call_next(attempt)
 
@@ -106,8 +106,8 @@ async def test_an_exception_inside_one_request_is_its_error_line(sim) -> None:
         iter_items(["a", "b", "c"], builder), MemoryStore(), on_result=results.append
     )
     by_id = {r.custom_id: r for r in results}
-    assert by_id["line-2"].error == surge.ErrorInfo("internal_error", "step exploded")
-    assert by_id["line-1"].ok and by_id["line-3"].ok
+    assert by_id[content_id("b")].error == surge.ErrorInfo("internal_error", "step exploded")
+    assert by_id[content_id("a")].ok and by_id[content_id("c")].ok
     assert stats.failed == 1 and stats.succeeded == 2
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from surge.io.formats import content_id
 from surge_sim import Simulator, prompt_digest
 
 from .helpers import (
@@ -92,7 +93,12 @@ def test_prompt_rows_with_ids_and_messages(sim: Simulator, tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr
 
     records = by_id(read_output(out))
-    expected = {"a": "alpha", "7": "seven", "line-3": "no id here", "m": "from messages"}
+    expected = {
+        "a": "alpha",
+        "7": "seven",
+        content_id("no id here"): "no id here",
+        "m": "from messages",
+    }
     assert set(records) == set(expected)
     for cid, prompt in expected.items():
         assert is_ok(records[cid])
@@ -100,7 +106,7 @@ def test_prompt_rows_with_ids_and_messages(sim: Simulator, tmp_path: Path) -> No
         assert records[cid]["response"]["body"]["model"] == "gpt-4o-mini"
 
 
-def test_plain_text_lines_get_line_ids_and_blank_lines_are_skipped(
+def test_plain_text_lines_get_content_ids_and_blank_lines_are_skipped(
     sim: Simulator, tmp_path: Path
 ) -> None:
     prompts = [f"question number {i}" for i in range(1, 29)]
@@ -115,7 +121,7 @@ def test_plain_text_lines_get_line_ids_and_blank_lines_are_skipped(
     assert len(records) == len(prompts)  # every input line -> exactly one output line
     for i, prompt in enumerate(prompts, start=1):
         line = i if i <= 10 else i + 1  # the blank line 11 is not a request
-        record = records[f"line-{line}"]
+        record = records[content_id(prompt)]
         assert record["surge"]["line"] == line
         assert answer_digest(record) == prompt_digest(prompt)
     assert sim.stats()["received"] == len(prompts)
@@ -127,9 +133,9 @@ def test_stdin_input(sim: Simulator, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     records = by_id(read_output(out))
     assert {cid: answer_digest(r) for cid, r in records.items()} == {
-        "line-1": prompt_digest("one"),
-        "line-2": prompt_digest("two"),
-        "line-3": prompt_digest("three"),
+        content_id("one"): prompt_digest("one"),
+        content_id("two"): prompt_digest("two"),
+        content_id("three"): prompt_digest("three"),
     }
 
 
@@ -169,7 +175,7 @@ def test_responses_api_for_prompt_lines(sim: Simulator, tmp_path: Path) -> None:
     proc = run_cli(src, "-o", out, *sim_args(sim, "--api", "responses", "--system", "Be brief."))
     assert proc.returncode == 0, proc.stderr
     records = by_id(read_output(out))
-    assert answer_digest(records["line-1"]) == prompt_digest("first prompt")
-    assert answer_digest(records["line-2"]) == prompt_digest("second prompt")
+    assert answer_digest(records[content_id("first prompt")]) == prompt_digest("first prompt")
+    assert answer_digest(records[content_id("second prompt")]) == prompt_digest("second prompt")
     assert all(r["response"]["body"]["object"] == "response" for r in records.values())
     assert {e["path"] for e in sim.stats()["requests"]} == {"/v1/responses"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from surge.io.formats import content_id
 from surge_sim import prompt_digest
 
 from .helpers import answer_digest, read_output, run_cli, sim_args, write_lines
@@ -25,7 +26,7 @@ def _run(sim, tmp_path: Path, name: str, *extra: str) -> list[str]:
 
 def test_ordered_output_follows_input_order_despite_jitter(sim_factory, tmp_path: Path) -> None:
     sim = sim_factory(latency=0.05, latency_jitter=0.045, seed=5)
-    expected = [f"line-{i}" for i in range(1, N + 1)]
+    expected = [content_id(f"ordered prompt {i}") for i in range(1, N + 1)]
     assert _run(sim, tmp_path, "ordered.jsonl", "--ordered") == expected
 
     unordered = _run(sim, tmp_path, "unordered.jsonl")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from surge.io.formats import content_id
 from surge_sim import prompt_digest
 
 from .helpers import (
@@ -45,12 +46,18 @@ def _sent_counts(sim) -> Counter[str]:
     )
 
 
+def _ids(prompts: list[str]) -> dict[str, str]:
+    return {content_id(p): p for p in prompts}
+
+
 def _assert_complete(out: Path, prompts: list[str]) -> dict[str, dict]:
     records = by_id(read_output(out))  # fails on a duplicate custom_id
-    assert set(records) == {f"line-{i}" for i in range(1, len(prompts) + 1)}
+    ids = _ids(prompts)
+    assert set(records) == set(ids)
     for cid, record in records.items():
         assert is_ok(record), record
-        assert answer_digest(record) == prompt_digest(prompts[int(cid[5:]) - 1])
+        assert answer_digest(record) == prompt_digest(ids[cid])
+        assert prompts[record["surge"]["line"] - 1] == ids[cid]
     return records
 
 
@@ -80,7 +87,7 @@ def test_sigkill_then_resume_pays_nothing_twice(sim_factory, tmp_path: Path) -> 
     sent = _sent_counts(sim)
     paid_twice = sorted(cid for cid in done_before if sent[cid] != 1)
     assert paid_twice == [], f"sent again although already in the output: {paid_twice[:10]}"
-    assert set(sent) == {f"line-{i}" for i in range(1, N + 1)}
+    assert set(sent) == set(_ids(prompts))
 
 
 def read_output_prefix(path: Path) -> list[dict]:

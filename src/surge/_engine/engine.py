@@ -177,6 +177,7 @@ class Engine:
     ) -> RunStats:
         """Process every item of ``source``; return the run's statistics."""
         ledger = store.open()
+        ledger.attach(self.stats)
         self.gate.warm()
 
         def deliver(result: Result) -> None:
@@ -294,6 +295,8 @@ class Engine:
             await reorder.wait_for_room(index - 1)
             await queue.put(job)
             self._open += 1  # counted once queued: a stop may cancel the put above
+        else:
+            ledger.end_of_input()  # read to the end: the store may drop stale answers
         self._fed_all = True
         if self._open == 0:
             self._wake.set()
@@ -386,6 +389,7 @@ class Engine:
             cached=attempt.cached,
             cost=attempt.cost,
             notes=attempt.notes or None,
+            fingerprint=request.fingerprint,
         )
 
 

@@ -263,14 +263,19 @@ class BatchJob:
         ready = [p for p in state.pieces if p.finished and p.phase == "created"]
         if not ready:
             return report
-        store = JsonlStore(self.output)
-        finished = set(store.open().finished)
+        # A fetched result supersedes a line the output may already hold for its id (an
+        # error of an earlier round sent again with --retry-failed, or the same result
+        # fetched before a crash); on close the file keeps the last line of each id.
+        store = JsonlStore(self.output, keep_stale=True)
+        ledger = store.open()
+        finished: set[str] = set()  # written by this fetch
         try:
             for piece in ready:
                 await self._fetch_piece(client, piece, store, finished, report)
                 piece.phase = "fetched"
                 state.save()
         finally:
+            ledger.end_of_input()  # with keep_stale: only superseded lines are dropped
             store.close()
         if state.all_fetched:
             shutil.rmtree(self.work_dir, ignore_errors=True)

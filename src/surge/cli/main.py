@@ -7,9 +7,10 @@
 
 Exit codes of ``surge run`` (``exits.py``): 0 every request succeeded; 1 some requests
 failed or some input lines were invalid (each is recorded in the output); 2 usage or
-configuration error, or an endpoint that refuses every request (wrong URL, key, model);
-3 the output could not be written; 130 interrupted (the output is valid and the printed
-command resumes it).
+configuration error, an endpoint that refuses every request (wrong URL, key, model), or an
+output surge may not write (in use by another run, not surge output, a device or /proc
+file); 3 the output could not be written (every result before is kept); 130 interrupted
+(the output is valid and the printed command resumes it).
 """
 
 from __future__ import annotations
@@ -97,8 +98,9 @@ def _resume_command() -> str:
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False),
-    help="Output JSONL (Batch API output format). Existing results are kept and skipped.",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Output JSONL (Batch API output format). Requests it already answers are skipped; "
+    "changed ones are sent again. '-' streams results to stdout (no resume).",
 )
 @click.option("--model", help="Model for prompt lines (Batch API lines carry their own).")
 @click.option("--system", help="System prompt for prompt lines.")
@@ -179,6 +181,12 @@ def _resume_command() -> str:
 @click.option("--ordered", is_flag=True, help="Write results in input order.")
 @click.option("--retry-failed", is_flag=True, help="Also re-send requests that ended in error.")
 @click.option(
+    "--keep-stale",
+    is_flag=True,
+    help="Keep the output's answers to requests that changed (or left the input) instead "
+    "of sending them again (or dropping them).",
+)
+@click.option(
     "--check",
     is_flag=True,
     help="Send the first request once, report whether the endpoint works, and exit "
@@ -228,6 +236,7 @@ def run_command(
     workers: int,
     ordered: bool,
     retry_failed: bool,
+    keep_stale: bool,
     check: bool,
     base_url: str | None,
     api_key: str | None,
@@ -265,6 +274,7 @@ def run_command(
                 params=tuple(parse_param(p) for p in params),
                 ordered=ordered,
                 retry_failed=retry_failed,
+                keep_stale=keep_stale,
                 service_tier=service_tier,
                 flex_fallback=FlexFallback.parse(flex_fallback) if flex_fallback else None,
             ),
@@ -286,11 +296,18 @@ def run_command(
     sys.exit(code)
 
 
+# -v: what the run does with each request (retries, limiter waits); -vv: everything.
+_VERBOSE_LOGGERS = ("surge._engine", "surge._limits", "surge._http")
+
+
 def _configure_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(
         level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr
     )
+    if verbose == 1:
+        for name in _VERBOSE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
 
 
 def main(argv: list[str] | None = None) -> None:

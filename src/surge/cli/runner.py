@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import signal
+import stat
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -28,11 +29,11 @@ from .._engine.engine import Engine, EngineSettings
 from .._limits.gate import Gate
 from .._limits.remote import guarded, opened_gate, split_fallback
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from ..errors import ConfigError, LimiterError, OutputError, SurgeError
+from ..errors import ConfigError, LimiterError, OutputError, OutputRefusedError, SurgeError
 from ..events import RunStats
 from ..io.formats import RequestBuilder
 from ..io.source import InputFormat, count_lines, read_lines
-from ..io.store import JsonlStore
+from ..io.store import open_store
 from ..models import Request
 from .exits import ExitCode
 from .spending import RunExtras
@@ -72,10 +73,11 @@ class RunRequest:
         )
 
     def __post_init__(self) -> None:
-        if self.input_path != "-" and not Path(self.input_path).is_file():
-            raise ConfigError(f"input file not found: {self.input_path}")
+        if self.input_path != "-":
+            _check_input(Path(self.input_path))
         if (
             self.input_path != "-"
+            and self.output != "-"
             and Path(self.input_path).resolve() == Path(self.output).resolve()
         ):
             raise ConfigError("input and output must be different files")
@@ -103,6 +105,27 @@ class RunRequest:
         return f"{self.limiter}{joiner}fallback=local"
 
 
+def _check_input(path: Path) -> None:
+    """Any readable file, FIFO or /dev/fd path; a directory or a missing path is named."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"input file not found: {path}") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read input {path}: {err.strerror}") from err
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"input {path} is a directory, not a file of requests")
+    if not os.access(path, os.R_OK):
+        raise ConfigError(f"cannot read input {path}: permission denied")
+
+
+def _is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _exit_code(stats: RunStats, interrupted: bool) -> int:
     if interrupted:
         return ExitCode.INTERRUPTED
@@ -111,8 +134,8 @@ def _exit_code(stats: RunStats, interrupted: bool) -> int:
 
 
 async def _count_total(path: str, stats: RunStats) -> None:
-    if path == "-":
-        return
+    if path == "-" or not _is_regular(path):
+        return  # a pipe can be read only once: the run itself must read it
     with contextlib.suppress(OSError):
         stats.total = await asyncio.to_thread(count_lines, path)
 
@@ -161,7 +184,11 @@ async def _run_engine(
             RequestBuilder(settings.options),
             input_format=request.input_format,
         )
-        store = JsonlStore(request.output, retry_failed=settings.options.retry_failed)
+        store = open_store(
+            request.output,
+            retry_failed=settings.options.retry_failed,
+            keep_stale=settings.options.keep_stale,
+        )
         return await guarded(gate, engine.request_stop, engine.run(source, store))
     finally:
         counter.cancel()
@@ -184,6 +211,30 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _start_line(request: RunRequest) -> str:
+    """What this run talks to: endpoint and model (never the key), input and output."""
+    model = request.options.model or "each line's own"
+    output = "stdout" if request.output == "-" else request.output
+    source = "stdin" if request.input_path == "-" else request.input_path
+    return (
+        f"surge: {source} -> {output}, endpoint {request.endpoint.resolved_base_url()}, "
+        f"model {model}"
+    )
+
+
+def _failure_advice(stats: RunStats, output: str, resume_command: str) -> str:
+    """Which failures there are, and --retry-failed only when some could succeed."""
+    failures = stats.failed + stats.invalid + stats.skipped_failed
+    retriable = stats.failed_transient + stats.skipped_failed_transient
+    where = "" if output == "-" else f" (see 'error' in {output})"
+    text = f"surge: {failures} requests did not succeed{where}"
+    if retriable and output != "-":
+        return (
+            f"{text}; {retriable} could succeed if sent again:\n  {resume_command} --retry-failed"
+        )
+    return f"{text}; sending them again would not help (each error says what is wrong)"
+
+
 def execute_run(
     request: RunRequest,
     *,
@@ -199,6 +250,10 @@ def execute_run(
         return run_workers(request, resume_command=resume_command)
     stats = RunStats()
     state: dict[str, Any] = {"resume": resume_command}
+    if hasattr(signal, "SIGXFSZ"):
+        # Past a file-size limit (ulimit -f) a write then fails with EFBIG, reported
+        # as an output error, instead of the signal killing the process mid-run.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     def stop_for_budget() -> None:
         engine: Engine | None = state.get("engine")
@@ -222,9 +277,17 @@ def execute_run(
         mode=request.progress_mode,  # type: ignore[arg-type]
         extra=extras.progress_text,
     )
+    if request.summary:
+        _say(_start_line(request))
+    if request.input_path == "-" and sys.stdin.isatty():
+        _say("surge: reading requests from standard input, one per line (Ctrl-D to end)")
     display.start()
     try:
         run(_run(request, stats, state, extras))
+    except OutputRefusedError as err:  # nothing was touched: another -o, or wait
+        display.stop()
+        _say(f"surge: error: {err}")
+        return ExitCode.USAGE
     except OutputError as err:
         display.stop()
         _say(f"surge: error: {err}\nThe run stopped. Resume once fixed with:\n  {resume_command}")
@@ -277,11 +340,7 @@ def execute_run(
         sys.stdout.flush()
         os._exit(ExitCode.INTERRUPTED)
     elif stats.failed or stats.invalid or stats.skipped_failed:
-        _say(
-            f"surge: {stats.failed + stats.invalid + stats.skipped_failed} requests did not "
-            f"succeed (see 'error' in "
-            f"{request.output}); re-send them with:\n  {resume_command} --retry-failed"
-        )
+        _say(_failure_advice(stats, request.output, resume_command))
     return _exit_code(stats, interrupted)
 
 

@@ -77,10 +77,15 @@ def summary_dict(stats: RunStats, *, output: str | None = None) -> dict[str, Any
         "done": stats.done,
         "succeeded": stats.succeeded,
         "failed": stats.failed,
+        "failed_transient": stats.failed_transient,
+        "failed_permanent": stats.failed - stats.failed_transient,
         "failed_by_code": _failures_by_code(stats),
         "invalid": stats.invalid,
         "skipped": stats.skipped,
         "skipped_failed": stats.skipped_failed,
+        "skipped_failed_transient": stats.skipped_failed_transient,
+        "resent_changed": stats.resent_changed,
+        "stale_removed": stats.stale_removed,
         "wall_seconds": round(elapsed, 3),
         "requests_per_second": round(stats.done / elapsed, 2),
         "attempts": stats.attempts,
@@ -97,7 +102,8 @@ def format_summary(stats: RunStats, *, output: str | None = None) -> str:
     """A compact multi-line report for stderr, e.g.::
 
     surge: 4,990 succeeded, 8 failed, 2 invalid input lines, 300 skipped (already done)
-      failed      server_error 5, timeout 3
+      failed      server_error 5, timeout 3 (8 transient: --retry-failed may fix them)
+      resumed     12 re-sent because they changed, 3 stale answers removed
       wall time   12.3s (406.5 req/s)
       attempts    5,012 (12 retries, 3 rate-limited 429s)
       tokens      51,234 in / 20,456 out
@@ -117,7 +123,21 @@ def format_summary(stats: RunStats, *, output: str | None = None) -> str:
         lines.append(f"  {name:<11} {value}")
 
     if d["failed_by_code"]:
-        row("failed", ", ".join(f"{code} {n:,}" for code, n in d["failed_by_code"].items()))
+        kinds = []
+        if d["failed_permanent"]:
+            kinds.append(f"{d['failed_permanent']:,} permanent")
+        if d["failed_transient"]:
+            kinds.append(f"{d['failed_transient']:,} transient: --retry-failed may fix them")
+        codes = ", ".join(f"{code} {n:,}" for code, n in d["failed_by_code"].items())
+        row("failed", f"{codes} ({'; '.join(kinds)})" if kinds else codes)
+    resumed = []
+    if d["resent_changed"]:
+        resumed.append(f"{d['resent_changed']:,} re-sent because they changed")
+    if d["stale_removed"]:
+        n = d["stale_removed"]
+        resumed.append(f"{n:,} stale answer{'s' * (n != 1)} removed")
+    if resumed:
+        row("resumed", ", ".join(resumed))
     wall = d["wall_seconds"]
     wall_text = f"{wall:.1f}s" if wall < 60 else human_duration(wall)
     row("wall time", f"{wall_text} ({d['requests_per_second']:,.1f} req/s)")

@@ -31,7 +31,7 @@ from pathlib import Path
 from .. import _constants as C
 from .._limits.budget_server import BudgetServer
 from ..errors import OutputError, SurgeError
-from ..io.parts import merge_parts, part_path
+from ..io.parts import merge_parts, output_ids, part_path
 from ..io.source import count_lines
 from ..io.store import JsonlStore, read_results
 from .exits import ExitCode
@@ -181,7 +181,8 @@ def run_workers(request: RunRequest, *, resume_command: str) -> int:
     retry_failed = request.options.retry_failed
     store = JsonlStore(output, retry_failed=retry_failed)
     try:
-        finished = set(store.open().finished)
+        store.open()  # repairs a torn tail, takes the output for this run
+        finished = set(output_ids(output))
         recovered = merge_parts(store, finished, parts_dir, drop_failures=retry_failed)
     except SurgeError as err:
         store.close()

@@ -11,16 +11,22 @@ Accepted inputs:
 * OpenAI Batch API request lines (``custom_id``, ``method``, ``url``, ``body``), so one file
   works online with surge and offline with the Batch API;
 * JSONL rows with ``prompt`` (a string) or ``messages`` (a chat list), optional ``id`` or
-  ``custom_id``, and optional ``model``/``system`` overriding the run's options;
+  ``custom_id``, optional ``model``/``system`` overriding the run's options, and request
+  parameters (``max_tokens``, ``temperature``, ...) that go into the body as they are;
+  any other key is refused by name;
 * plain text, one prompt per line.
 
-Rows without an id get ``line-N``. Every problem becomes an :class:`InputError` naming
-the line, recorded as that line's result; the run goes on.
+Inputs without an id get one derived from their content, ``t-`` and 12 hex digits, so
+inserting or removing a line elsewhere changes no other id (a repeat of the same content
+becomes ``t-...-2``, see the ledger); ``line`` still says where each came from. Every
+problem becomes an :class:`InputError` naming the line (and the line's own custom_id when
+it could be read), recorded as that line's result; the run goes on.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,9 +36,65 @@ from ..config import API_PATHS, RunOptions
 from ..errors import ConfigError, InputError
 from ..models import Request
 
-__all__ = ["RequestBuilder", "parse_param"]
+__all__ = ["BODY_PARAMS", "RequestBuilder", "content_id", "parse_param"]
 
 SUPPORTED_URLS = frozenset(API_PATHS.values()) | {"/v1/completions", "/v1/moderations"}
+
+_ROW_KEYS = frozenset({"id", "custom_id", "prompt", "messages", "model", "system"})
+# Keys of a prompt row that are request parameters of the chat, Responses or embeddings
+# APIs: they go into the body. Anything else is refused by name rather than dropped.
+BODY_PARAMS = frozenset(
+    {
+        "audio",
+        "dimensions",
+        "encoding_format",
+        "frequency_penalty",
+        "include",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_output_tokens",
+        "max_tokens",
+        "metadata",
+        "modalities",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "reasoning",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "temperature",
+        "text",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "truncation",
+        "user",
+        "verbosity",
+        "web_search_options",
+    }
+)
+
+
+def content_id(content: object) -> str:
+    """An id for an input without one: ``t-`` + 12 hex digits of its content.
+
+    ``content_id("What is 2+2?")`` is the same wherever the line sits in the file.
+    """
+    data = (
+        content.encode()
+        if isinstance(content, str)
+        else orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    )
+    return "t-" + hashlib.blake2b(data, digest_size=6).hexdigest()
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -116,16 +178,29 @@ class RequestBuilder:
 
     def from_prompt(self, prompt: str, *, line: int, custom_id: str | None = None) -> Request:
         if not prompt:
-            raise InputError("empty prompt", line=line)
-        return self._build(custom_id or f"line-{line}", line, prompt=prompt)
+            raise InputError("empty prompt", line=line, custom_id=custom_id)
+        if custom_id is not None:
+            return self._build(custom_id, line, prompt=prompt)
+        request = self._build(content_id(prompt), line, prompt=prompt)
+        request.content_id = True
+        return request
 
     # -- the formats -----------------------------------------------------------------
     def _batch_line(self, data: dict[str, Any], line: int) -> Request:
         custom_id = data.get("custom_id")
-        if custom_id is None:
-            custom_id = f"line-{line}"
-        elif not isinstance(custom_id, str) or not custom_id:
+        if custom_id is not None and (not isinstance(custom_id, str) or not custom_id):
             raise InputError("custom_id must be a non-empty string", line=line)
+        try:
+            request = self._batch_request(data, line, custom_id)
+        except InputError as err:
+            err.custom_id = custom_id
+            raise
+        if custom_id is None:
+            request.custom_id = content_id([data.get("url"), data.get("body")])
+            request.content_id = True
+        return request
+
+    def _batch_request(self, data: dict[str, Any], line: int, custom_id: str | None) -> Request:
         method = data.get("method", "POST")
         if not isinstance(method, str) or method.upper() != "POST":
             raise InputError(f"method must be POST, got {method!r}", line=line)
@@ -151,7 +226,7 @@ class RequestBuilder:
                 raise InputError("body has no model (add one or pass --model)", line=line)
             # Spread first: an explicit "model": null must not override the run's model.
             body = {**body, "model": self.options.model}
-        return Request(custom_id=custom_id, body=body, url=path, line=line)
+        return Request(custom_id=custom_id or "", body=body, url=path, line=line)
 
     def _prompt_row(self, data: dict[str, Any], line: int) -> Request:
         raw_id = data.get("custom_id", data.get("id"))
@@ -159,7 +234,27 @@ class RequestBuilder:
             isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == ""
         ):
             raise InputError("id must be a non-empty string or an integer", line=line)
-        custom_id = str(raw_id) if raw_id is not None else f"line-{line}"
+        custom_id = str(raw_id) if raw_id is not None else None
+        try:
+            request = self._prompt_request(data, line, custom_id)
+        except InputError as err:
+            err.custom_id = custom_id
+            raise
+        if custom_id is None:
+            request.content_id = True
+        return request
+
+    def _prompt_request(self, data: dict[str, Any], line: int, custom_id: str | None) -> Request:
+        extra = {key: value for key, value in data.items() if key not in _ROW_KEYS}
+        unknown = sorted(key for key in extra if key not in BODY_PARAMS)
+        if unknown:
+            raise InputError(
+                f"unknown key{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))} "
+                "(a prompt row has id, prompt or messages, model, system and request "
+                "parameters such as max_tokens or temperature; for others, write a Batch "
+                "API line with a body)",
+                line=line,
+            )
         model = data.get("model")
         if model is not None and not isinstance(model, str):
             raise InputError("model must be a string", line=line)
@@ -173,11 +268,25 @@ class RequestBuilder:
             for i, message in enumerate(messages):
                 if not isinstance(message, dict) or "role" not in message:
                     raise InputError(f"messages[{i}] must be an object with a role", line=line)
-            return self._build(custom_id, line, messages=messages, model=model, system=system)
+            return self._build(
+                custom_id or content_id(messages),
+                line,
+                messages=messages,
+                model=model,
+                system=system,
+                extra=extra,
+            )
         prompt = data["prompt"]
         if not isinstance(prompt, str) or not prompt:
             raise InputError("prompt must be a non-empty string", line=line)
-        return self._build(custom_id, line, prompt=prompt, model=model, system=system)
+        return self._build(
+            custom_id or content_id(prompt),
+            line,
+            prompt=prompt,
+            model=model,
+            system=system,
+            extra=extra,
+        )
 
     def _build(
         self,
@@ -188,10 +297,13 @@ class RequestBuilder:
         messages: list[Any] | None = None,
         model: str | None = None,
         system: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> Request:
         model = model or self.options.model
         if model is None:
-            raise ConfigError(f"line {line}: prompt rows need a model: pass --model (or model=...)")
+            raise InputError(
+                "no model for this prompt: pass --model, or give the row a model", line=line
+            )
         system = system if system is not None else self.options.system
         api = self.options.api
         body: dict[str, Any] = {"model": model}
@@ -207,7 +319,8 @@ class RequestBuilder:
             if prompt is None:
                 raise InputError("embeddings need a prompt string, not messages", line=line)
             body["input"] = prompt
-        for key, value in self._params.items():
+        params = {**self._params, **extra} if extra else self._params
+        for key, value in params.items():
             if isinstance(value, dict | list):
                 value = copy.deepcopy(value)  # every body owns its values
             if api == "responses" and key == "reasoning_effort":

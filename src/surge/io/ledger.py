@@ -5,20 +5,43 @@
         match ledger.admit(item):
             case Request() as request: ...  # to be sent
             case Result() as line_error: ...  # written as is (an invalid input line)
-            case Skip() as skip: ...         # already finished in the output
+            case Skip() as skip: ...         # already answered in the output
+    ledger.end_of_input()                  # the whole input was seen: stale lines can go
 
 The store builds the ledger from its file, so the one place that knows what is finished
-is the output itself; the engine only asks.
+is the output itself; the engine only asks. A request is finished when the output holds a
+line for its custom_id *with the same fingerprint* (:func:`~surge.io.records.fingerprint`):
+an edited prompt, another model or parameter is sent again, and its new line supersedes
+the old one. ``keep_stale`` goes back to matching by custom_id alone.
+
+custom_ids stay unique within a run: a repeated id is an error line named ``id#2``
+(``#3``...), and a repeated content-derived id (the same prompt twice) is its next
+occurrence, ``t-...-2``. Memory stays flat: ids are kept as 64-bit digests.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..models import ErrorInfo, Request, Result
+from .digests import DigestMap, id_digest
+from .records import (
+    FAILED,
+    FP_MASK,
+    RECORDED,
+    SEEN,
+    TRANSIENT,
+    UNSENT,
+    fingerprint,
+    fingerprint_and_bits,
+)
 
-__all__ = ["Admission", "Ledger", "Skip"]
+if TYPE_CHECKING:
+    from ..events import RunStats
+
+__all__ = ["Admission", "Ledger", "Skip", "fingerprint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,51 +50,156 @@ class Skip:
 
     custom_id: str
     failed: bool  # the recorded result is an error (kept: no --retry-failed)
+    transient: bool = False  # ... one that could succeed if sent again
 
 
 Admission = Request | Result | Skip
 
 
 class Ledger:
-    """What the output holds, and the custom_ids seen so far in this run's input."""
+    """One table, id digest -> fingerprint | flags: what the output holds (``RECORDED``)
+    and which ids this run's input had (``SEEN``). The store shares it and keeps it current.
+    """
 
-    def __init__(self, finished: set[str] | None = None, failed: set[str] | None = None) -> None:
-        self._finished = finished or set()
-        self._failed = failed or set()
-        self._seen: set[str] = set()
+    def __init__(
+        self,
+        table: DigestMap | None = None,
+        *,
+        retry_failed: bool = False,
+        keep_stale: bool = False,
+        remember_order: bool = False,
+    ) -> None:
+        self._table = table if table is not None else DigestMap()
+        self._known_at_open = len(self._table)
+        self._seen = 0
+        self._repeats: dict[str, int] = {}  # content ids seen more than once: last occurrence
+        self.retry_failed = retry_failed
+        self.keep_stale = keep_stale
+        self.known_seen = 0  # ids of this input the output already held
+        self.input_complete = False
+        # Library calls return one result per input, in order: they need the final ids.
+        self.order: list[str] | None = [] if remember_order else None
+        self._stats: RunStats | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Ledger(known={self._known_at_open}, seen={self._seen}, "
+            f"complete={self.input_complete})"
+        )
+
+    def attach(self, stats: RunStats) -> None:
+        """Count re-sent (changed) requests and skipped transient failures in ``stats``."""
+        self._stats = stats
+
+    def end_of_input(self) -> None:
+        """The source was read to its end: every id this run will ever see has been seen."""
+        self.input_complete = True
+
+    def note_stale_removed(self, count: int) -> None:
+        """The store compacted the output and dropped ``count`` answers to removed lines."""
+        if self._stats is not None:
+            self._stats.stale_removed += count
+
+    def recorded(self, custom_id: str) -> bool:
+        """Whether the output holds a line for ``custom_id`` (any fingerprint)."""
+        return bool((self._table.get(id_digest(custom_id)) or 0) & RECORDED)
+
+    def seen(self, key: int) -> bool:
+        """Whether an id digest was admitted in this run (the store keeps only those)."""
+        return bool((self._table.get(key) or 0) & SEEN)
 
     @property
-    def finished(self) -> frozenset[str]:
-        """The custom_ids the output already holds."""
-        return frozenset(self._finished)
+    def stale(self) -> int:
+        """Ids the output held that this input no longer has (known once it was all read)."""
+        return self._known_at_open - self.known_seen
 
-    def _skip(self, custom_id: str) -> Skip | None:
-        if custom_id in self._finished:
-            return Skip(custom_id, custom_id in self._failed)
-        return None
+    # -- ids ---------------------------------------------------------------------------
+    def _claim(self, custom_id: str) -> int | None:
+        """Mark the id seen; its recorded entry (0: none), or None if already seen."""
+        old = self._table.mark(id_digest(custom_id), SEEN)
+        if old is None:
+            self._seen += 1
+            return 0
+        if old & SEEN:
+            return None
+        self._seen += 1
+        if old & RECORDED:
+            self.known_seen += 1
+        return old
 
+    def _unique(self, custom_id: str) -> tuple[str, int]:
+        """``custom_id``, or ``custom_id#2``, ``#3``... if taken."""
+        entry = self._claim(custom_id)
+        n = 1
+        candidate = custom_id
+        while entry is None:
+            n += 1
+            candidate = f"{custom_id}#{n}"
+            entry = self._claim(candidate)
+        return candidate, entry
+
+    def _occurrence(self, base: str) -> tuple[str, int]:
+        """The next free occurrence of a content-derived id (``base`` is taken): ``base-2``..."""
+        n = self._repeats.get(base, 1)
+        while True:
+            n += 1
+            candidate = f"{base}-{n}"
+            entry = self._claim(candidate)
+            if entry is not None:
+                self._repeats[base] = n
+                return candidate, entry
+
+    # -- the decision ------------------------------------------------------------------
     def admit(self, item: Request | InputError) -> Admission:
         if isinstance(item, InputError):
-            custom_id = f"line-{item.line}"
-            return self._skip(custom_id) or Result(
-                custom_id=custom_id,
-                line=item.line,
-                error=ErrorInfo(item.code, str(item)),
-                line_error=True,
-            )
-        if item.custom_id in self._seen:
-            # The error line gets its own id: sharing the original's would make a
-            # resume believe the original finished (and each id stays unique).
-            dup_id = f"{item.custom_id}#line-{item.line}"
-            return self._skip(dup_id) or Result(
-                custom_id=dup_id,
-                line=item.line,
-                error=ErrorInfo(
-                    "invalid_input",
+            # Never sent, so never skipped: it costs nothing to record it again.
+            custom_id, _ = self._unique(item.custom_id or f"line-{item.line}")
+            return self._remember(_line_error(custom_id, item.line, item.code, str(item)))
+        # This runs once per input line, skipped ones included (a million of them before
+        # the first request when a big run resumes): the common path calls little.
+        recorded = self._claim(item.custom_id)
+        if recorded is None:
+            if item.content_id:
+                item.custom_id, recorded = self._occurrence(item.custom_id)
+            else:
+                # The error line gets its own id: sharing the original's would make a
+                # resume believe the original finished (and each id stays unique).
+                dup_id, _ = self._unique(item.custom_id)
+                message = (
                     f"line {item.line}: duplicate custom_id {item.custom_id!r} "
-                    "(an earlier line has it); not sent",
-                ),
-                line_error=True,
-            )
-        self._seen.add(item.custom_id)
-        return self._skip(item.custom_id) or item
+                    "(an earlier line has it); not sent"
+                )
+                return self._remember(_line_error(dup_id, item.line, "invalid_input", message))
+        item.fingerprint, bits = fingerprint_and_bits(item.url, item.body)
+        admission: Admission = item
+        if recorded & RECORDED:
+            admission = self._decide(item, recorded, bits) or item
+        if self.order is not None:
+            self.order.append(admission.custom_id)
+        return admission
+
+    def _decide(self, request: Request, recorded: int, bits: int) -> Skip | None:
+        """Skip when the recorded line answers this very request; None: send it."""
+        failed = bool(recorded & FAILED)
+        recorded_fp = recorded & FP_MASK
+        if recorded_fp == UNSENT or (failed and self.retry_failed):
+            return None
+        # 0: a line from an older surge or from the Batch API, which records no
+        # fingerprint; the custom_id is all there is to go by.
+        if recorded_fp == bits or recorded_fp == 0 or self.keep_stale:
+            transient = failed and bool(recorded & TRANSIENT)
+            if transient and self._stats is not None:
+                self._stats.skipped_failed_transient += 1
+            return Skip(request.custom_id, failed, transient)
+        if self._stats is not None:
+            self._stats.resent_changed += 1
+        return None
+
+    def _remember(self, admission: Admission) -> Admission:
+        if self.order is not None:
+            self.order.append(admission.custom_id)
+        return admission
+
+
+def _line_error(custom_id: str, line: int | None, code: str, message: str) -> Result:
+    return Result(custom_id=custom_id, line=line, error=ErrorInfo(code, message), line_error=True)

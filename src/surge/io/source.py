@@ -5,10 +5,12 @@
 
 ``-`` reads standard input line by line as it arrives (a pipe or a terminal is read by the
 event loop itself, so a slow producer's lines go out at once and Ctrl-C never waits for
-it). A file is read in ~64 KiB batches in a worker thread so the event loop never blocks,
-and nothing but the current batch is held.
-The format is decided by the first non-blank line: ``{`` or ``"`` starts JSONL, anything
-else is plain text with one prompt per line. Blank lines are not requests and are skipped.
+it). Any readable path works, FIFOs and ``/dev/fd/N`` (bash ``<(...)``) included. A file is
+read in ~64 KiB batches in a worker thread so the event loop never blocks, and nothing
+but the current batch is held.
+The format is decided by the first non-blank lines (:func:`detect_text_mode`): JSON
+starts JSONL, anything else is plain text with one prompt per line. Blank lines are not
+requests and are skipped.
 """
 
 from __future__ import annotations
@@ -18,19 +20,60 @@ import contextlib
 import os
 import stat
 import sys
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
-from ..errors import InputError
+import orjson
+
+from ..errors import ConfigError, InputError
 from ..models import Request
 from .formats import RequestBuilder
 
-__all__ = ["InputFormat", "count_lines", "iter_items", "read_lines"]
+__all__ = ["InputFormat", "count_lines", "detect_text_mode", "iter_items", "read_lines"]
 
 InputFormat = Literal["auto", "jsonl", "text"]
 
 _BATCH_BYTES = 1 << 16
+_DETECT_LINES = 20
+_JSON_START = ("{", '"')
+
+
+def _is_json(text: str) -> bool:
+    try:
+        return isinstance(orjson.loads(text), dict | str)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def detect_text_mode(lines: Sequence[str], *, first_line: int = 1) -> bool:
+    """True for plain text, False for JSONL, from the first non-blank lines of an input.
+
+        detect_text_mode(['{"prompt": "hi"}'])                  # False: JSONL
+        detect_text_mode(["{curly} braces are fine", "next"])   # True: text
+
+    A first line that starts like JSON but does not parse is a bad JSONL line when a
+    later line is JSON, a text prompt when a later line is not JSON-like; with nothing
+    to tell them apart, :class:`ConfigError` asks for ``--input-format``.
+    """
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts or not texts[0].startswith(_JSON_START):
+        return True
+    if _is_json(texts[0]):
+        return False
+    others = texts[1:]
+    if any(t.startswith(_JSON_START) and _is_json(t) for t in others):
+        return False
+    if any(not t.startswith(_JSON_START) for t in others):
+        return True
+    raise ConfigError(
+        f"cannot tell whether the input is JSONL or text: line {first_line} starts with "
+        f"{texts[0][0]!r} but is not JSON; pass --input-format jsonl or --input-format text"
+    )
+
+
+def _decoded(batch: Sequence[bytes]) -> list[str]:
+    return [raw.decode("utf-8", "replace").removeprefix("\ufeff") for raw in batch]
 
 
 def count_lines(path: str | Path) -> int:
@@ -53,7 +96,7 @@ async def read_lines(
     line_no = 0
     try:
         async for batch in batches:
-            for raw in batch:
+            for position, raw in enumerate(batch):
                 line_no += 1
                 try:
                     text = raw.decode("utf-8").rstrip("\r\n")
@@ -67,7 +110,8 @@ async def read_lines(
                 if not stripped:
                     continue
                 if text_mode is None:
-                    text_mode = not stripped.startswith(("{", '"'))
+                    ahead = _decoded(batch[position : position + _DETECT_LINES])
+                    text_mode = detect_text_mode(ahead, first_line=line_no)
                 try:
                     yield builder.from_line(text, line=line_no, text_mode=text_mode)
                 except InputError as err:

@@ -1,18 +1,24 @@
 """The output file is the single source of truth for what is finished.
 
-    store = JsonlStore("results.jsonl", retry_failed=False)
-    done = store.open()          # repairs a torn last line; returns finished custom_ids
+    store = JsonlStore("results.jsonl")
+    ledger = store.open()        # lock, check, repair, read back: the resume decision
     store.write(result)          # one line, handed to the OS at once (survives SIGKILL)
-    store.close()
+    store.close()                # one current line per custom_id, then unlock
 
-Resume reads the same file the run writes: a custom_id is finished when its line is in
-the file. A process killed mid-write leaves at most one torn last line; ``open`` cuts it
-off, so that request is simply sent again. With ``retry_failed`` the error lines are
-dropped (atomically, via a rewritten copy) so those requests run again and the final
-file still holds each custom_id once.
+Resume reads the same file the run writes. ``open`` takes an exclusive lock (a second run
+on the same file fails at once), refuses files that are not surge / Batch API output,
+cuts a torn last line (so that request is simply sent again) and builds the
+:class:`~surge.io.ledger.Ledger` from the ``custom_id`` and fingerprint of every line.
+
+**Reader rule.** Until a run completes, a file may hold more than one line for a
+custom_id (a changed request sent again, a failure retried with ``--retry-failed``): the
+*last* line for a custom_id is the current one. When the whole input was read, ``close``
+compacts the file to exactly one current line per custom_id of that input (dropping the
+answers to lines no longer in the input, unless ``keep_stale``), atomically: a new file
+is written, fsynced and renamed over the old one.
 
 Stores implement :class:`ResultStore`, the seam for other backends (a database, a shared
-store for several processes).
+store for several processes). ``open_store`` picks one for an output argument.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Collection, Iterator
+from io import BufferedReader
 from pathlib import Path
 from typing import Protocol
 
@@ -28,9 +36,29 @@ import orjson
 
 from ..errors import OutputError
 from ..models import Result
+from .digests import DigestMap, id_digest
 from .ledger import Ledger
+from .outfile import OutputLock, check_output_path, check_own, repair_tail
+from .records import (
+    FAILED,
+    RECORDED,
+    SEEN,
+    TRANSIENT,
+    UNSENT,
+    fingerprint_bits,
+    read_entry,
+    record_key,
+)
 
-__all__ = ["JsonlStore", "MemoryStore", "ResultStore", "read_results"]
+__all__ = [
+    "JsonlStore",
+    "MemoryStore",
+    "ResultStore",
+    "StreamStore",
+    "latest_results",
+    "open_store",
+    "read_results",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,123 +86,246 @@ class MemoryStore:
         pass
 
 
-def _is_failure(record: dict[str, object]) -> bool:
-    if record.get("error"):
-        return True
-    response = record.get("response")
-    if not isinstance(response, dict):
-        return True
-    status = response.get("status_code")
-    return not isinstance(status, int) or status >= 300
+def _write_all(fd: int, data: bytes, *, undo_partial: bool = False) -> None:
+    # One write() per line: the kernel has it the moment this returns, so SIGKILL cannot
+    # lose a finished result; O_APPEND keeps the line whole.
+    written = 0
+    try:
+        written = os.write(fd, data)
+        while written < len(data):  # a partial write: the disk or a size limit is full
+            written += os.write(fd, data[written:])
+    except OSError:
+        if written and undo_partial:
+            # Leave the file ending on a whole line, as a resume expects to find it.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, os.fstat(fd).st_size - written)
+        raise
+
+
+def _os_message(err: OSError) -> str:
+    return err.strerror or str(err)
+
+
+class StreamStore:
+    """Results to standard output (``-o -``): nothing is read back, so nothing resumes."""
+
+    def __init__(self, fd: int | None = None) -> None:
+        self._fd = fd
+
+    def open(self) -> Ledger:
+        if self._fd is None:
+            sys.stdout.flush()
+            self._fd = sys.stdout.fileno()
+        return Ledger()
+
+    def write(self, result: Result) -> None:
+        if self._fd is None:
+            raise OutputError("store is not open")
+        try:
+            _write_all(self._fd, orjson.dumps(result.to_output()) + b"\n")
+        except OSError as err:
+            raise OutputError(f"cannot write to standard output: {_os_message(err)}") from err
+
+    def close(self) -> None:
+        self._fd = None
+
+
+def _entry_value(result: Result) -> int:
+    failure = result.failure
+    # The same reading as records.read_entry gives the line once it is in the file.
+    bits = UNSENT if result.line_error else fingerprint_bits(result.fingerprint)
+    if failure is not None:
+        bits |= FAILED | (TRANSIENT if failure == "transient" else 0)
+    return bits | RECORDED | SEEN
 
 
 class JsonlStore:
-    """Append-only JSONL in the Batch API output format."""
+    """Append-only JSONL in the Batch API output format, locked for one writer."""
 
-    def __init__(self, path: str | Path, *, retry_failed: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        retry_failed: bool = False,
+        keep_stale: bool = False,
+        remember_order: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.retry_failed = retry_failed
+        self.keep_stale = keep_stale
+        self.remember_order = remember_order
+        self.ledger: Ledger | None = None
         self._fd: int | None = None
-        self.resumed_failures = 0  # error lines dropped for --retry-failed
-        self.failed_ids: set[str] = set()  # error lines kept (finished, but not ok)
+        self._lock: OutputLock | None = None
+        self._table = DigestMap()  # shared with the ledger: id digest -> fingerprint | flags
+        self._lines = 0  # readable result lines in the file (read back + written)
+        self._recorded = 0  # distinct custom_ids among them
+        self._unreadable = 0
+
+    def __repr__(self) -> str:
+        return f"JsonlStore({str(self.path)!r}, lines={self._lines}, ids={self._recorded})"
 
     def open(self) -> Ledger:
-        finished: set[str] = set()
-        if self.path.exists():
-            finished = self._scan()
+        check_output_path(self.path)
+        lock = OutputLock(self.path)
+        lock.acquire()
         try:
+            if self.path.exists():
+                self._read_back()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as err:
-            raise OutputError(f"cannot open {self.path} for writing: {err.strerror}") from err
-        return Ledger(finished, self.failed_ids)
+            lock.release()
+            raise OutputError(f"cannot open {self.path}: {_os_message(err)}") from err
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
+        self.ledger = Ledger(
+            self._table,
+            retry_failed=self.retry_failed,
+            keep_stale=self.keep_stale,
+            remember_order=self.remember_order,
+        )
+        return self.ledger
 
-    def _scan(self) -> set[str]:
-        finished: set[str] = set()
-        failed_lines = 0
+    def _read_back(self) -> None:
         try:
-            # Inside the try: an unreadable path (a directory, no permission) must
-            # surface as OutputError, not as a bare OSError from the repair.
-            self._repair_torn_tail()
+            check_own(self.path)
+            repair_tail(self.path)
+            size = self.path.stat().st_size
             with open(self.path, "rb") as f:
+                # Room for the input's new ids too: growing a big table costs a rehash.
+                table = self._table = DigestMap(_estimate_lines(f, size))
                 for number, raw in enumerate(f, start=1):
-                    try:
-                        record = orjson.loads(raw)
-                        custom_id = record["custom_id"]
-                    except (orjson.JSONDecodeError, KeyError, TypeError):
+                    entry = read_entry(raw)
+                    if entry is None:
+                        self._unreadable += 1
                         log.warning("%s:%d: unreadable output line ignored", self.path, number)
                         continue
-                    if _is_failure(record):
-                        if self.retry_failed:
-                            failed_lines += 1
-                            continue
-                        self.failed_ids.add(str(custom_id))
-                    finished.add(str(custom_id))
+                    table[entry[0]] = entry[1]
+                    self._lines += 1
+            self._recorded = len(table)
         except OSError as err:
-            raise OutputError(f"cannot read {self.path} to resume: {err.strerror}") from err
-        if failed_lines:
-            self._drop_failures()
-            self.resumed_failures = failed_lines
-        return finished
-
-    def _repair_torn_tail(self) -> None:
-        """Cut a last line that was not completely written (no trailing newline)."""
-        size = self.path.stat().st_size
-        if size == 0:
-            return
-        with open(self.path, "rb+") as f:
-            f.seek(size - 1)
-            if f.read(1) == b"\n":
-                return
-            # Walk back to the previous newline, 64 KiB at a time.
-            end = size
-            while end > 0:
-                start = max(0, end - (1 << 16))
-                f.seek(start)
-                chunk = f.read(end - start)
-                cut = chunk.rfind(b"\n")
-                if cut >= 0:
-                    f.truncate(start + cut + 1)
-                    log.warning(
-                        "%s: removed a torn last line (%d bytes)", self.path, size - start - cut - 1
-                    )
-                    return
-                end = start
-            f.truncate(0)
-
-    def _drop_failures(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".surge-tmp")
-        with open(self.path, "rb") as src, open(tmp, "wb") as dst:
-            for raw in src:
-                try:
-                    record = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(record, dict) and not _is_failure(record):
-                    dst.write(raw)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, self.path)
+            raise OutputError(f"cannot read {self.path} to resume: {_os_message(err)}") from err
 
     def write(self, result: Result) -> None:
         if self._fd is None:
             raise OutputError("store is not open")
         data = orjson.dumps(result.to_output()) + b"\n"
-        # One write() per line: the kernel has it the moment this returns, so SIGKILL
-        # cannot lose a finished result; O_APPEND keeps concurrent lines whole.
-        written = os.write(self._fd, data)
-        while written < len(data):  # rare partial write on a full disk or signal
-            written += os.write(self._fd, data[written:])
+        try:
+            _write_all(self._fd, data, undo_partial=True)
+        except OSError as err:
+            raise OutputError(f"cannot write to {self.path}: {_os_message(err)}") from err
+        self._lines += 1
+        old = self._table.swap(id_digest(result.custom_id), _entry_value(result))
+        if old is None or not old & RECORDED:
+            self._recorded += 1
 
     def close(self) -> None:
         if self._fd is not None:
-            with contextlib.suppress(OSError):  # fsync is best effort (pipes, some FSs)
+            with contextlib.suppress(OSError):  # fsync is best effort (some FSs)
                 os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
+        try:
+            ledger = self.ledger
+            if ledger is not None and ledger.input_complete and self._needs_compaction(ledger):
+                self._compact(ledger)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def _needs_compaction(self, ledger: Ledger) -> bool:
+        superseded = self._lines - self._recorded
+        stale = 0 if self.keep_stale else ledger.stale
+        return superseded > 0 or stale > 0 or self._unreadable > 0
+
+    def _compact(self, ledger: Ledger) -> None:
+        keep_all = self.keep_stale
+        try:
+            removed = compact(self.path, lambda key: keep_all or ledger.seen(key))
+        except OSError as err:
+            # The file is still valid under the reader rule (last line wins); say so.
+            log.warning(
+                "%s: could not compact (%s); the last line for each custom_id is current",
+                self.path,
+                _os_message(err),
+            )
+            return
+        log.debug("%s: compacted, %d lines dropped", self.path, removed)
+        ledger.note_stale_removed(0 if keep_all else ledger.stale)
+
+
+def _estimate_lines(f: BufferedReader, size: int) -> int:
+    """Lines in a file of ``size`` bytes, from the length of its first lines (pre-sizing)."""
+    head = f.peek(1 << 16)[: 1 << 16]
+    lines = head.count(b"\n")
+    return int(size / (len(head) / lines) * 1.25) if lines else 0
+
+
+def compact(path: Path, keep: Callable[[int], bool]) -> int:
+    """Rewrite ``path`` with the last line of each custom_id whose digest ``keep`` accepts.
+
+    Returns how many lines were dropped. Atomic: a temporary file next to it is written,
+    fsynced and renamed over ``path``; a crash at any moment leaves one file or the other.
+    """
+    last = DigestMap()
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f):
+            key = record_key(raw)
+            if key is not None:
+                last[key] = number
+    tmp = path.with_name(f".{path.name}.surge-tmp")
+    dropped = 0
+    try:
+        with open(path, "rb") as src, open(tmp, "wb") as dst:
+            for number, raw in enumerate(src):
+                key = record_key(raw)
+                if key is not None and last.get(key) == number and keep(key):
+                    dst.write(raw)
+                else:
+                    dropped += 1
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o7777)  # the user's permissions survive
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    return dropped
+
+
+def open_store(
+    output: str | Path | None,
+    *,
+    retry_failed: bool = False,
+    keep_stale: bool = False,
+    remember_order: bool = False,
+) -> ResultStore:
+    """The store for an output argument: none (memory), ``-`` (stdout) or a JSONL file."""
+    if output is None:
+        return MemoryStore()
+    if str(output) == "-":
+        return StreamStore()
+    return JsonlStore(
+        output, retry_failed=retry_failed, keep_stale=keep_stale, remember_order=remember_order
+    )
 
 
 def read_results(path: str | Path) -> Iterator[Result]:
-    """Every readable record of an output file, as :class:`Result` objects (streamed)."""
+    """Every readable record of an output file, as :class:`Result` objects (streamed).
+
+    A file written by a run that did not complete may hold superseded lines: see
+    :func:`latest_results` for the current one per custom_id.
+    """
     with open(path, "rb") as f:
         for raw in f:
             try:
@@ -183,3 +334,12 @@ def read_results(path: str | Path) -> Iterator[Result]:
                 continue
             if isinstance(record, dict) and "custom_id" in record:
                 yield Result.from_output(record)
+
+
+def latest_results(path: str | Path, custom_ids: Collection[str]) -> dict[str, Result]:
+    """The current result (the last line) of each of ``custom_ids`` found in ``path``."""
+    latest: dict[str, Result] = {}
+    for result in read_results(path):
+        if result.custom_id in custom_ids:
+            latest[result.custom_id] = result
+    return latest

@@ -1,0 +1,188 @@
+"""Resuming a huge output: how soon the first request goes out, and how much memory it takes.
+
+    python benchmarks/bench_resume.py --n 1000000 [--new 100] [--small 10000]
+
+Builds (once, under ``benchmarks/_work/``) a text input of N prompts and the output surge
+would have written for them: N result lines of ~650 bytes, each with its fingerprint,
+made with surge's own request builder so the fingerprints match. Then appends ``--new``
+prompts to the input and runs ``surge run`` on a copy of that output against a
+simulator in its own process, measuring:
+
+* time to first request: process start until the simulator has received one request
+  (the whole output is read back, checked and indexed, and every old input line skipped,
+  before that), in wall seconds and in CPU seconds the process had used by then (the
+  wall time on an idle core: the box a benchmark runs on is often shared);
+* peak RSS of the ``surge run`` process (psutil, every 50 ms);
+* wall time to the end (the run also compacts nothing: every old line is current).
+
+The same is measured resuming a ``--small``-line output, so "memory flat" reads as the
+difference between the two rows. Target: first request within 5 s at 1,000,000 lines.
+A last table compares the in-process size of the ledger's index with a ``set[str]`` of
+the same custom_ids (what resume used to keep).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import tracemalloc
+from pathlib import Path
+
+import orjson
+from _common import WORK, base_parser, require_surge, sim, surge_cli_args
+
+NEW_PROMPT = "a prompt added since the last run, number {}"
+ANSWER = "[sim:000000000000] " + "lorem ipsum dolor sit amet " * 8
+
+
+def _prompt(i: int) -> str:
+    return f"resume benchmark prompt number {i}"
+
+
+def build(n: int) -> tuple[Path, Path]:
+    """The input (n prompts) and the output a finished run over it would have written."""
+    from _common import MODEL
+
+    from surge.config import RunOptions
+    from surge.io.formats import RequestBuilder
+    from surge.io.records import fingerprint
+    from surge.models import Result
+
+    WORK.mkdir(exist_ok=True)
+    inp, out = WORK / f"resume-in-{n}.txt", WORK / f"resume-out-{n}.jsonl"
+    if inp.exists() and out.exists():
+        return inp, out
+    builder = RequestBuilder(RunOptions(model=MODEL))
+    body = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": ANSWER},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 60, "total_tokens": 72},
+    }
+    with open(inp, "w") as fin, open(out, "wb") as fout:
+        for i in range(n):
+            prompt = _prompt(i)
+            fin.write(prompt + "\n")
+            request = builder.from_prompt(prompt, line=i + 1)
+            result = Result(
+                custom_id=request.custom_id,
+                line=i + 1,
+                status_code=200,
+                body=body,
+                request_id=f"req_{i}",
+                attempts=1,
+                latency=0.2,
+                fingerprint=fingerprint(request.url, request.body),
+            )
+            fout.write(orjson.dumps(result.to_output()) + b"\n")
+    return inp, out
+
+
+def resume_once(n: int, new: int, url: str, received: callable) -> dict[str, float]:  # type: ignore[valid-type]
+    import psutil
+
+    inp, out = build(n)
+    run_in, run_out = WORK / f"resume-run-{n}.txt", WORK / f"resume-run-{n}.jsonl"
+    shutil.copyfile(inp, run_in)
+    with open(run_in, "a") as f:
+        f.writelines(NEW_PROMPT.format(i) + "\n" for i in range(new))
+    shutil.copyfile(out, run_out)
+    size_mb = run_out.stat().st_size / 2**20
+    before = received()
+    cmd = surge_cli_args(run_in, run_out, url, 50)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ps = psutil.Process(proc.pid)
+    first = first_cpu = None
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+            cpu = ps.cpu_times()
+        except psutil.Error:
+            break
+        if first is None and received() > before:
+            first = time.perf_counter() - t0
+            first_cpu = cpu.user + cpu.system
+        time.sleep(0.05)
+    _, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"surge run failed ({proc.returncode}):\n{err[-2000:]}")
+    sent = received() - before
+    assert sent == new, f"expected {new} requests, the simulator got {sent}"
+    run_in.unlink()
+    run_out.unlink()
+    return {
+        "lines": n,
+        "size_mb": size_mb,
+        "first_s": first if first is not None else wall,
+        "first_cpu_s": first_cpu if first_cpu is not None else float("nan"),
+        "peak_mb": peak / 2**20,
+        "wall_s": wall,
+    }
+
+
+def index_sizes(n: int) -> tuple[float, float]:
+    """MB held by a set[str] of n custom_ids vs the ledger's digest map."""
+    from surge.io.digests import DigestMap, id_digest
+    from surge.io.formats import content_id
+
+    ids = [content_id(_prompt(i)) for i in range(n)]
+    tracemalloc.start()
+    strings = {str(cid.encode().decode()) for cid in ids}  # fresh string objects
+    set_mb = tracemalloc.get_traced_memory()[0] / 2**20
+    del strings
+    tracemalloc.stop()
+    tracemalloc.start()
+    table = DigestMap(n)
+    for cid in ids:
+        table[id_digest(cid)] = 1
+    map_mb = tracemalloc.get_traced_memory()[0] / 2**20
+    tracemalloc.stop()
+    return set_mb, map_mb
+
+
+def main() -> None:
+    parser = base_parser(__doc__ or "", n=1_000_000, concurrency=50)
+    parser.add_argument("--new", type=int, default=100, help="prompts added before resuming")
+    parser.add_argument("--small", type=int, default=10_000, help="size of the small resume")
+    args = parser.parse_args()
+    require_surge()
+    rows = []
+    with sim("--latency", "0", "--no-log") as server:
+
+        def received() -> int:
+            return int(server.stats()["received"])
+
+        for n in (args.small, args.n):
+            rows.append(resume_once(n, args.new, server.url, received))
+    print(f"\nResuming an output with {args.new} new prompts in the input (C=50)\n")
+    # CPU seconds used by then: what the wall time would be on an idle core (the box the
+    # benchmark runs on may be shared).
+    print("| output lines | output MB | first request s | (CPU s) | peak RSS MB | wall s |")
+    print("|-------------:|----------:|----------------:|--------:|------------:|-------:|")
+    for r in rows:
+        print(
+            f"| {r['lines']:,} | {r['size_mb']:,.0f} | {r['first_s']:.2f} | "
+            f"{r['first_cpu_s']:.2f} | {r['peak_mb']:.0f} | {r['wall_s']:.2f} |"
+        )
+    big = rows[-1]
+    print(
+        f"\nfirst request after {big['first_s']:.2f} s (target < 5 s); RSS "
+        f"+{big['peak_mb'] - rows[0]['peak_mb']:.0f} MB over the {args.small:,}-line resume"
+    )
+    set_mb, map_mb = index_sizes(args.n)
+    print(f"index of {args.n:,} custom_ids: set[str] {set_mb:.0f} MB, DigestMap {map_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""What the resume decision needs from one output line, read fast.
+
+    fingerprint("/v1/chat/completions", {"model": "m", "messages": [...]})   # "9c1f0e4b2a7d3e11"
+    read_entry(line)            # (id_digest(custom_id), fingerprint bits | flags), or None
+    failure_kind(503, "http_503")                                          # "transient"
+
+A result line records a *fingerprint* of what was sent: the endpoint and the body with its
+keys sorted (model included), hashed to 64 bits. A re-run compares it with the request it
+is about to send: equal means "already answered", different means the request changed
+(a prompt, the model, a parameter) and the old answer is stale.
+
+Resuming a million-line output must start sending in seconds, so :func:`read_entry` does
+not parse whole lines it wrote itself: the custom_id sits right after ``"id"`` and surge's
+metadata is the last key, so a few slices at known places suffice. Anything else (Batch
+API output, older surge files, ids with escapes) takes the full parse; both give the same
+entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from .._constants import OUTPUT_METADATA_KEY
+from ..models import FailureKind, failure_kind
+from .digests import id_digest, json_digest
+
+__all__ = [
+    "FAILED",
+    "FLAGS",
+    "FP_MASK",
+    "RECORDED",
+    "SEEN",
+    "TRANSIENT",
+    "UNSENT",
+    "FailureKind",
+    "failure_kind",
+    "fingerprint",
+    "fingerprint_and_bits",
+    "fingerprint_bits",
+    "is_output_record",
+    "read_entry",
+    "record_custom_id",
+    "record_key",
+]
+
+# An entry's value: fingerprint bits above, flags in the low four bits.
+FAILED = 1  # the recorded result is an error ...
+TRANSIENT = 2  # ... that could succeed if sent again
+SEEN = 4  # the id was admitted in this run (set by the ledger, never read from a file)
+RECORDED = 8  # the output holds a line for the id
+FLAGS = 15
+FP_MASK = ((1 << 64) - 1) & ~FLAGS
+# The fingerprint of a line that answers nothing sent (an invalid input line).
+UNSENT = 16
+
+# The offsets in _fast_entry follow from these (7, 15 and 15 bytes).
+_ID_PREFIX = b'{"id":"'
+_CUSTOM_ID_KEY = b'","custom_id":"'
+_FINGERPRINT_KEY = b',"fingerprint":'
+# What follows the fingerprint in a line surge wrote, and the flags it means.
+_ENDINGS = {
+    ending + newline: flags
+    for ending, flags in (
+        (b"}}", RECORDED),
+        (b',"failure":"transient"}}', RECORDED | FAILED | TRANSIENT),
+        (b',"failure":"permanent"}}', RECORDED | FAILED),
+    )
+    for newline in (b"", b"\n", b"\r\n")
+}
+
+
+def fingerprint(url: str, body: Any) -> str:
+    """What was sent, in 16 hex digits: endpoint and canonical body (sorted keys)."""
+    return fingerprint_and_bits(url, body)[0]
+
+
+def fingerprint_and_bits(url: str, body: Any) -> tuple[str, int]:
+    """:func:`fingerprint` and the same as :func:`fingerprint_bits` gives for it."""
+    canonical = url.encode() + b"\n" + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.blake2b(canonical, digest_size=8).digest()
+    return digest.hex(), int.from_bytes(digest, "big") & FP_MASK
+
+
+def fingerprint_bits(hex_fp: object) -> int:
+    """A recorded fingerprint as an int without its flag bits (0: none recorded)."""
+    if not isinstance(hex_fp, str):
+        return 0
+    try:
+        return int(hex_fp, 16) & FP_MASK
+    except ValueError:
+        return 0
+
+
+def is_output_record(record: object) -> bool:
+    """A Batch API output record (surge's or OpenAI's): custom_id and response/error."""
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("custom_id"), str)
+        and ("response" in record or "error" in record)
+    )
+
+
+def record_custom_id(raw: bytes) -> str | None:
+    """The custom_id of an output line, or None if the line is not a result record."""
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return record["custom_id"] if is_output_record(record) else None
+
+
+def record_key(raw: bytes) -> int | None:
+    """The :func:`~surge.io.digests.id_digest` of an output line's custom_id, or None."""
+    quoted = _quoted_custom_id(raw)
+    if quoted is not None:
+        return json_digest(quoted)
+    custom_id = record_custom_id(raw)
+    return id_digest(custom_id) if custom_id is not None else None
+
+
+def _quoted_custom_id(raw: bytes) -> bytes | None:
+    """The custom_id of a line surge wrote, still JSON-encoded (quotes included)."""
+    if not raw.startswith(_ID_PREFIX):
+        return None
+    i = raw.find(_CUSTOM_ID_KEY, len(_ID_PREFIX), 200)
+    if i < 0:
+        return None
+    start = i + len(_CUSTOM_ID_KEY) - 1
+    end = raw.find(b'"', start + 1)
+    if end < 0:
+        return None
+    quoted = raw[start : end + 1]
+    return None if b"\\" in quoted else quoted  # escapes: let the full parse decode it
+
+
+def _flags(failed: bool, kind: str | None) -> int:
+    if not failed:
+        return RECORDED
+    return RECORDED | FAILED | (TRANSIENT if kind == "transient" else 0)
+
+
+def _fast_entry(raw: bytes) -> tuple[int, int] | None:
+    """Only slicing, for the lines surge writes (metadata last, known key order).
+
+    One flat function on purpose: it runs once per output line before the first request.
+    """
+    if not raw.startswith(_ID_PREFIX):
+        return None
+    i = raw.find(_CUSTOM_ID_KEY, 7, 200)
+    end = raw.find(b'"', i + 15) if i >= 0 else -1
+    j = raw.rfind(_FINGERPRINT_KEY, len(raw) - 200)
+    if end < 0 or j < 0:
+        return None
+    quoted = raw[i + 14 : end + 1]
+    if b"\\" in quoted:
+        return None  # escapes: let the full parse decode the id
+    k = j + 15
+    if raw[k] == 110:  # n(ull): never sent (an invalid line) or no fingerprint known
+        flags = _ENDINGS.get(raw[k + 4 :])
+        if flags is None:
+            return None
+        return json_digest(quoted), flags if flags == RECORDED else flags | UNSENT
+    flags = _ENDINGS.get(raw[k + 18 :])
+    if flags is None or raw[k] != 34:
+        return None
+    try:
+        return json_digest(quoted), (int(raw[k + 1 : k + 17], 16) & FP_MASK) | flags
+    except ValueError:
+        return None
+
+
+def _full_entry(raw: bytes) -> tuple[int, int] | None:
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not is_output_record(record):
+        return None
+    meta = record.get(OUTPUT_METADATA_KEY)
+    meta = meta if isinstance(meta, dict) else {}
+    response = record.get("response")
+    status = response.get("status_code") if isinstance(response, dict) else None
+    status = status if isinstance(status, int) else None
+    error = record.get("error")
+    failed = bool(error) or status is None or status >= 300
+    code = error.get("code") if isinstance(error, dict) else None
+    code = code if isinstance(code, str) else None
+    kind = meta.get("failure")
+    if failed and kind is None:
+        kind = failure_kind(status, code)
+    bits = fingerprint_bits(meta.get("fingerprint"))
+    if response is None and code == "invalid_input":
+        bits = UNSENT
+    return id_digest(record["custom_id"]), bits | _flags(failed, kind)
+
+
+def read_entry(raw: bytes) -> tuple[int, int] | None:
+    """``(id digest, fingerprint bits | flags)`` of one output line; None if not a record."""
+    return _fast_entry(raw) or _full_entry(raw)
