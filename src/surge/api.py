@@ -27,6 +27,8 @@ from ._engine.attempt import Step
 from ._engine.engine import Engine, EngineSettings
 from ._engine.structured import ValidateStep
 from ._http.transport import Transport
+from ._limits.gate import Gate
+from ._limits.remote import guarded, opened_gate
 from ._schema import OutputSchema
 from ._sync import run_sync
 from .config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
@@ -40,6 +42,8 @@ from .models import Request, Result
 __all__ = ["amap", "as_completed", "map", "run_file", "run_source"]
 
 Items = Iterable[Any] | AsyncIterable[Any]
+#: ``limiter=``: a shared limiter's address (``"redis://host:6379/0"``) or a Gate object.
+Limiter = str | Gate | None
 
 # as_completed: results waiting for the caller, at most (the input is read no further).
 _AS_COMPLETED_BUFFER = 1_000
@@ -167,15 +171,20 @@ async def _run(
     stats: RunStats | None = None,
     transport: Transport | None = None,
     steps: Sequence[Step] = (),
+    limiter: Limiter = None,
 ) -> RunStats:
-    engine = Engine(
-        settings,
-        transport=transport,
-        steps=steps,
-        listeners=(on_event,) if on_event is not None else (),
-        stats=stats,
-    )
-    return await engine.run(source, store, on_result=on_result)
+    async with opened_gate(limiter, settings.limits, settings.endpoint) as gate:
+        engine = Engine(
+            settings,
+            transport=transport,
+            gate=gate,
+            steps=steps,
+            listeners=(on_event,) if on_event is not None else (),
+            stats=stats,
+        )
+        return await guarded(
+            gate, engine.request_stop, engine.run(source, store, on_result=on_result)
+        )
 
 
 async def amap(
@@ -193,6 +202,7 @@ async def amap(
     transport: Transport | None = None,
     schema: Any = None,
     validation_retries: int = C.DEFAULT_VALIDATION_RETRIES,
+    limiter: Limiter = None,
 ) -> list[Result]:
     """Run every request; return one :class:`Result` per request, in input order.
 
@@ -201,6 +211,8 @@ async def amap(
     pydantic model class or a JSON schema dict) every reply must match it:
     ``result.parsed`` holds the validated value, and a reply that does not match is asked
     again ``validation_retries`` times with the error.
+    ``limiter="redis://host:6379/0"`` shares the rate limits with every other process
+    pointed at the same Redis.
     """
     _check_call(requests, output, on_event)
     settings = _settings(endpoint, limits, retry, timeout, options, model)
@@ -222,6 +234,7 @@ async def amap(
         stats=stats,
         transport=transport,
         steps=_steps(schema, validation_retries),
+        limiter=limiter,
     )
     asked = _asked_for(store, by_id)
     if asked is not None:
@@ -253,6 +266,7 @@ async def as_completed(
     transport: Transport | None = None,
     schema: Any = None,
     validation_retries: int = C.DEFAULT_VALIDATION_RETRIES,
+    limiter: Limiter = None,
 ) -> AsyncIterator[Result]:
     """Yield each :class:`Result` as soon as it is finished (completion order).
 
@@ -289,6 +303,7 @@ async def as_completed(
             stats=stats,
             transport=transport,
             steps=_steps(schema, validation_retries),
+            limiter=limiter,
         )
     )
     task.add_done_callback(lambda _: changed.set())
@@ -325,6 +340,7 @@ async def run_file(
     steps: Sequence[Step] = (),
     schema: Any = None,
     validation_retries: int = C.DEFAULT_VALIDATION_RETRIES,
+    limiter: Limiter = None,
 ) -> RunStats:
     """Stream ``input_path`` (``-`` for stdin) through the engine into ``output``.
 
@@ -343,6 +359,7 @@ async def run_file(
         stats=stats,
         transport=transport,
         steps=_steps(schema, validation_retries, steps),
+        limiter=limiter,
     )
 
 
@@ -361,6 +378,7 @@ async def run_source(
     steps: Sequence[Step] = (),
     schema: Any = None,
     validation_retries: int = C.DEFAULT_VALIDATION_RETRIES,
+    limiter: Limiter = None,
 ) -> RunStats:
     """Like :func:`run_file`, for requests already made (a table's rows, a workflow stage)."""
     _expect("output", output, (str, Path), "a path (str or pathlib.Path)")
@@ -368,9 +386,10 @@ async def run_source(
     return await _run(
         source,
         settings,
-        JsonlStore(output, retry_failed=settings.options.retry_failed),
+        _store(output, settings.options),
         on_event=on_event,
         stats=stats,
         transport=transport,
         steps=_steps(schema, validation_retries, steps),
+        limiter=limiter,
     )

@@ -17,6 +17,7 @@ Tree::
     │   └── OutputRefusedError an output surge may not write (in use by another run, not
     │                          surge output, a device or /proc file): refused untouched
     │                          before anything is sent (exit code 2)
+    ├── LimiterError           the shared rate limiter (--limiter) cannot be reached
     └── RequestError           one request ended without a usable answer
         ├── APIStatusError     the server answered with a non-2xx status
         │   └── RateLimitError     ... with 429
@@ -37,6 +38,7 @@ __all__ = [
     "APITimeoutError",
     "ConfigError",
     "InputError",
+    "LimiterError",
     "OutputError",
     "OutputRefusedError",
     "RateLimitError",
@@ -55,6 +57,14 @@ class ConfigError(SurgeError, ValueError):
 
 class OutputError(SurgeError):
     """The output file cannot be read back (for resume) or written."""
+
+
+class LimiterError(SurgeError):
+    """The shared rate limiter (``--limiter redis://...``) cannot be reached.
+
+    Raised before anything is sent when it is unreachable at the start; raised after the
+    requests in flight have finished when it becomes unreachable during a run.
+    """
 
 
 class OutputRefusedError(OutputError):

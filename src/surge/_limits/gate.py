@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .. import _constants as C
-from .._http.openai import usage_counts
+from .._http.openai import error_from_response, usage_counts
+from .._http.retry import is_permanent_429
 from ..config import Limits
 from ..models import Request
 from .headers import RateLimitSnapshot, refused_limit
@@ -167,9 +168,10 @@ class LocalGate:
         tokens = lease.tokens
         if status == 429:
             state.ratio.interrupt()
-            if error_code == FLEX_UNAVAILABLE:
-                # Capacity, not a rate limit: no quota was used, the request backs off
-                # on its own, and the pace is left alone.
+            if error_code == FLEX_UNAVAILABLE or _permanent(body):
+                # Capacity (flex), or a request no pace can admit (larger than the whole
+                # limit, no credit left): no quota was used, and the pace is left alone;
+                # a cut here would slow every other request for nothing.
                 limiter.settle(tokens, 0, refused=True)
                 limiter.answered(lease.ticket, 0)
                 return
@@ -221,3 +223,9 @@ class LocalGate:
     def _rescale(state: KeyState, learn: Callable[[], None]) -> None:
         learn()
         state.limiter.scale_tokens(state.ratio.value)
+
+
+def _permanent(body: Any) -> bool:
+    """A 429 that waiting cannot fix ("Request too large", ``insufficient_quota``)."""
+    error = error_from_response(429, body)
+    return is_permanent_429(error.code, error.message)

@@ -10,8 +10,8 @@ code    meaning
 2       usage or configuration error, or an endpoint that refuses every request (wrong
         URL, key or model: the run stopped within seconds; fix the option and resume)
 3       the run itself stopped: the output could not be written (disk full, file-size
-        limit) or an internal error; every line already written is valid and the printed
-        command resumes
+        limit), the shared limiter (--limiter) was lost mid-run, or an internal error;
+        every line already written is valid and the printed command resumes
 130     interrupted (the output is valid and the printed command resumes it)
 ======  =================================================================================
 """

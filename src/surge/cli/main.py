@@ -190,6 +190,24 @@ def _resume_command() -> str:
     show_default=True,
     help="Seconds one attempt may take, end to end.",
 )
+@click.option(
+    "--limiter",
+    metavar="URL",
+    envvar="SURGE_LIMITER",
+    help="Share the rate limits with other runs: redis://HOST:PORT/DB [env: SURGE_LIMITER].",
+)
+@click.option(
+    "--limiter-fallback",
+    is_flag=True,
+    help="If the shared limiter becomes unreachable, go on with local limits (a warning).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes sharing the input, one limit and one output.",
+)
 @click.option("--ordered", is_flag=True, help="Write results in input order.")
 @click.option("--retry-failed", is_flag=True, help="Also re-send requests that ended in error.")
 @click.option(
@@ -249,6 +267,9 @@ def run_command(
     flex_fallback: str | None,
     max_retries: int,
     timeout: float,
+    limiter: str | None,
+    limiter_fallback: bool,
+    workers: int,
     ordered: bool,
     retry_failed: bool,
     keep_stale: bool,
@@ -323,6 +344,9 @@ def run_command(
             table=table,
             schema=schema,
             validation_retries=validation_retries,
+            limiter=limiter,
+            limiter_fallback=limiter_fallback,
+            workers=workers,
             max_cost=max_cost,
             cache_path=None if no_cache else cache_path,
             prices_path=prices_path,

@@ -27,9 +27,11 @@ from typing import Any
 
 from .._engine.engine import Engine, EngineSettings
 from .._engine.structured import ValidateStep
+from .._limits.gate import Gate
+from .._limits.remote import guarded, opened_gate, split_fallback
 from .._schema import OutputSchema
 from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
-from ..errors import ConfigError, OutputError, OutputRefusedError, SurgeError
+from ..errors import ConfigError, LimiterError, OutputError, OutputRefusedError, SurgeError
 from ..events import Listener, RunStats
 from ..io.formats import RequestBuilder
 from ..io.source import InputFormat, count_lines, read_lines
@@ -57,6 +59,9 @@ class RunRequest:
     input_format: InputFormat = "auto"
     progress_mode: str = "auto"
     summary: bool = True
+    limiter: str | None = None  # a shared limiter's address (redis://...)
+    limiter_fallback: bool = False
+    workers: int = 1
     max_cost: float | None = None  # USD: never start a request that could go over
     cache_path: str | None = None  # SQLite response cache
     prices_path: str | None = None  # JSON prices overriding genai-prices
@@ -87,6 +92,25 @@ class RunRequest:
         self.endpoint.resolved_base_url()  # a malformed URL is a usage error, found now
         if self.max_cost is not None and self.max_cost < 0:
             raise ConfigError(f"--max-cost must be >= 0 USD, got {self.max_cost}")
+        if self.limiter is not None:
+            split_fallback(self.limiter)  # a malformed address too
+        if self.workers > 1:
+            if self.input_path == "-":
+                raise ConfigError("--workers needs an input file (not stdin)")
+            if self.options.ordered:
+                raise ConfigError("--workers cannot write results in input order (--ordered)")
+            if self.max_cost is not None:
+                raise ConfigError("--workers does not support --max-cost yet")
+            if self.cache_path is not None:
+                raise ConfigError("--workers does not support --cache yet (use --no-cache)")
+
+    @property
+    def limiter_url(self) -> str | None:
+        """The shared limiter's address with the fallback choice in it."""
+        if self.limiter is None or not self.limiter_fallback:
+            return self.limiter
+        joiner = "&" if "?" in self.limiter else "?"
+        return f"{self.limiter}{joiner}fallback=local"
 
 
 def _check_input(path: Path) -> None:
@@ -135,7 +159,6 @@ async def _run(
     extras: RunExtras,
     display: Listener | None = None,
 ) -> RunStats:
-    loop = asyncio.get_running_loop()
     await extras.prepare()
     table = request.table
     await extras.check_prices(
@@ -150,9 +173,24 @@ async def _run(
     steps = [*extras.steps]
     if request.schema is not None:
         steps.insert(0, ValidateStep(request.schema, retries=request.validation_retries))
-    engine = state["engine"] = Engine(
-        settings, stats=stats, steps=steps, listeners=_listeners(extras.meter, display)
-    )
+    async with opened_gate(request.limiter_url, settings.limits, settings.endpoint) as gate:
+        engine = state["engine"] = Engine(
+            settings,
+            gate=gate,
+            stats=stats,
+            steps=steps,
+            listeners=_listeners(extras.meter, display),
+        )
+        return await _run_engine(request, engine, gate, state)
+
+
+async def _run_engine(
+    request: RunRequest, engine: Engine, gate: Gate | None, state: dict[str, Any]
+) -> RunStats:
+    loop = asyncio.get_running_loop()
+    stats = engine.stats
+    settings = request.settings
+    table = request.table
 
     def on_signal(signum: int) -> None:
         if state.get("interrupted"):
@@ -183,7 +221,7 @@ async def _run(
             retry_failed=settings.options.retry_failed,
             keep_stale=settings.options.keep_stale,
         )
-        return await engine.run(source, store)
+        return await guarded(gate, engine.request_stop, engine.run(source, store))
     finally:
         counter.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -251,6 +289,10 @@ def execute_run(
     """Run to completion (or interruption); print progress and summary; return exit code."""
     from .progress import ProgressDisplay
 
+    if request.workers > 1:
+        from .workers import run_workers
+
+        return run_workers(request, resume_command=resume_command)
     stats = RunStats()
     state: dict[str, Any] = {"resume": resume_command}
     if hasattr(signal, "SIGXFSZ"):
@@ -294,6 +336,13 @@ def execute_run(
     except OutputError as err:
         display.stop()
         _say(f"surge: error: {err}\nThe run stopped. Resume once fixed with:\n  {resume_command}")
+        return ExitCode.OUTPUT
+    except LimiterError as err:
+        display.stop()
+        if not stats.attempts:  # unreachable from the start: a configuration problem
+            _say(f"surge: error: {err}")
+            return ExitCode.USAGE
+        _say(f"surge: error: {err}\nThe output is valid. Resume with:\n  {resume_command}")
         return ExitCode.OUTPUT
     except SurgeError as err:  # ConfigError: options, or an endpoint refusing every request
         display.stop()
