@@ -1,0 +1,248 @@
+"""What the output held when a run opened it, read in file order as the input asks for it.
+
+    index = RecordedIndex(path, end=size)   # after the tail repair; nothing read yet
+    index.take(id_digest("row-7"))          # its current line's entry (fingerprint | flags), or None
+    index.drain()                           # the input is over: what was never taken is stale
+    index.stale, index.is_stale(key)
+
+A resumed run asks for the ids of its input in input order, and the output surge wrote is
+in (nearly) that order too: results are appended as they finish, a few hundred apart at
+most. So the index does not load the file: ``take`` reads forward until it meets the id,
+and only the lines it passed on the way (answers that finished out of order, lines of ids
+the input no longer has) wait in a small table. Resuming a finished 2,000,000-line output
+with the same input holds a few hundred entries, not two million. When the orders differ
+(an input shuffled or with lines inserted, Batch API output, a new id looked up while
+unread lines remain) ``take`` reads ahead to the end and the table holds the rest: never
+more than a compact table of the whole file, which is what a full read would build.
+
+**Superseding lines.** The last line for a custom_id is its current one (the reader rule,
+see :mod:`surge.io.store`). A line written for an id the file already answered (a changed
+request sent again, a retried failure) carries ``"supersedes": true`` in its metadata, so
+at open one fast byte search over the file (no per-line work) finds every id with more
+than one line and reads its last line: those ids are answered from that, and the cursor
+ignores their other lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from io import BufferedReader
+from pathlib import Path
+
+from .digests import DigestMap
+from .records import SEEN, read_entry
+
+__all__ = ["SUPERSEDES_MARKER", "RecordedIndex", "RecordedTable"]
+
+log = logging.getLogger(__name__)
+
+# How a superseding line's metadata says so (Result.to_output). Inside a JSON string the
+# quotes would be escaped, so every hit is a real key; one elsewhere in a line (a model's
+# own JSON answer) only makes that id answered from its last line, which is right anyway.
+SUPERSEDES_MARKER = b'"supersedes":true'
+# On an entry of _later: the ledger has taken it (entries read from a file never carry SEEN).
+_TAKEN = SEEN
+_SCAN_BLOCK = 16 << 20
+
+
+class RecordedTable:
+    """The in-memory form (tests, stores without a file): a prepared table, taken from."""
+
+    def __init__(self, table: DigestMap | None = None) -> None:
+        self._table = table if table is not None else DigestMap()
+        self._taken = 0
+
+    def take(self, key: int) -> int | None:
+        value = self._table.pop(key)
+        self._taken += value is not None
+        return value
+
+    def peek(self, key: int) -> bool:
+        return self._table.get(key) is not None
+
+    def drain(self) -> None:
+        pass
+
+    @property
+    def stale(self) -> int:
+        return len(self._table)
+
+    def is_stale(self, key: int) -> bool:
+        return self._table.get(key) is not None
+
+    def superseded(self) -> list[int]:
+        return []
+
+    @property
+    def unreadable(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+class RecordedIndex:
+    """The entries of an output file's lines up to ``end``, read lazily (see module doc)."""
+
+    def __init__(self, path: Path, *, end: int) -> None:
+        self.path = path
+        self._end = end
+        self._pos = 0
+        self._number = 0  # lines read so far (for warnings)
+        self._pending = DigestMap()  # read, not taken yet
+        self._later = DigestMap()  # ids with superseding lines -> their last line's entry
+        self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.unreadable = 0
+        try:
+            self._find_superseding()
+        except BaseException:
+            self._f.close()
+            raise
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordedIndex({str(self.path)!r}, read={self._pos}/{self._end}, "
+            f"pending={len(self._pending)}, superseded={len(self._later)})"
+        )
+
+    # -- the ledger's questions -----------------------------------------------------------
+    def take(self, key: int) -> int | None:
+        """The entry of ``key``'s current line (then forgotten), or None if it has none."""
+        later = self._later
+        if len(later):
+            value = later.get(key)
+            if value is not None:
+                if value & _TAKEN:
+                    return None
+                later[key] = value | _TAKEN
+                return value
+        value = self._pending.pop(key)
+        if value is not None:
+            return value
+        return self._read_until(key, take=True)
+
+    def peek(self, key: int) -> bool:
+        """Whether the output holds a line for ``key`` not taken yet (reads ahead if needed)."""
+        value = self._later.get(key)
+        if value is not None:
+            return not value & _TAKEN
+        if self._pending.get(key) is not None:
+            return True
+        return self._read_until(key, take=False) is not None
+
+    def drain(self) -> None:
+        """Read what is left: every entry never taken is then stale."""
+        self._read_until(0, take=False)
+
+    @property
+    def stale(self) -> int:
+        """Ids the output held that were never taken (complete after :meth:`drain`)."""
+        untaken = sum(1 for _, value in self._later.items() if not value & _TAKEN)
+        return len(self._pending) + untaken
+
+    def is_stale(self, key: int) -> bool:
+        if self._pending.get(key) is not None:
+            return True
+        value = self._later.get(key)
+        return value is not None and not value & _TAKEN
+
+    def superseded(self) -> list[int]:
+        """Ids with more than one line in the file (the compaction keeps only the last)."""
+        return [key for key, _ in self._later.items()]
+
+    def close(self) -> None:
+        self._f.close()
+
+    # -- reading --------------------------------------------------------------------------
+    def _read_until(self, key: int, *, take: bool) -> int | None:
+        """Read forward to ``key``'s line; what is passed on the way waits in pending."""
+        f, end, pending, later = self._f, self._end, self._pending, self._later
+        pos = self._pos
+        number = self._number
+        try:
+            while pos < end:
+                raw = f.readline()
+                if not raw:
+                    break
+                pos += len(raw)
+                number += 1
+                entry = read_entry(raw)
+                if entry is None:
+                    self._unreadable_line(raw, number)
+                    continue
+                k, value = entry
+                if len(later) and later.get(k) is not None:
+                    continue  # an older line of an id with superseding lines
+                if k == key:
+                    if not take:
+                        pending[k] = value
+                    return value
+                pending[k] = value  # a repeated id without the marker: the last one wins
+            return None
+        finally:
+            self._pos = pos
+            self._number = number
+
+    def _unreadable_line(self, raw: bytes, number: int) -> None:
+        self.unreadable += 1  # the compaction drops it
+        log.warning("%s:%d: unreadable output line ignored", self.path, number)
+
+    def _find_superseding(self) -> None:
+        """One byte search over the file for superseding lines; read the last of each id."""
+        hits = _find_all(self._f, SUPERSEDES_MARKER, self._end)
+        self._f.seek(0)
+        if not hits:
+            return
+        fd = self._f.fileno()
+        for hit in hits:
+            entry = read_entry(_line_around(fd, hit))
+            if entry is not None:
+                self._later[entry[0]] = entry[1]  # in file order: the last line wins
+
+
+def _find_all(f: BufferedReader, needle: bytes, end: int) -> list[int]:
+    """Offsets of ``needle`` in the first ``end`` bytes of a binary file (read in blocks)."""
+    hits: list[int] = []
+    overlap = len(needle) - 1
+    tail = b""
+    pos = 0
+    while pos < end:
+        block = f.read(min(_SCAN_BLOCK, end - pos))
+        if not block:
+            break
+        data = tail + block if tail else block
+        base = pos - len(tail)
+        i = data.find(needle)
+        while i >= 0:
+            hits.append(base + i)
+            i = data.find(needle, i + 1)
+        tail = data[-overlap:]
+        pos += len(block)
+    return hits
+
+
+def _line_around(fd: int, offset: int) -> bytes:
+    """The whole line that contains byte ``offset`` of a file."""
+    start = offset
+    while start > 0:
+        size = min(start, 1 << 16)
+        block = os.pread(fd, size, start - size)
+        nl = block.rfind(b"\n")
+        if nl >= 0:
+            start = start - size + nl + 1
+            break
+        start -= size
+    parts = []
+    pos = start
+    while True:
+        block = os.pread(fd, 1 << 16, pos)
+        if not block:
+            break
+        nl = block.find(b"\n")
+        if nl >= 0:
+            parts.append(block[: nl + 1])
+            break
+        parts.append(block)
+        pos += len(block)
+    return b"".join(parts)
