@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from io import BufferedReader
 from pathlib import Path
 
@@ -88,8 +89,6 @@ class RecordedIndex:
     def __init__(self, path: Path, *, end: int) -> None:
         self.path = path
         self._end = end
-        self._pos = 0
-        self._number = 0  # lines read so far (for warnings)
         self._pending = DigestMap()  # read, not taken yet
         self._later = DigestMap()  # ids with superseding lines -> their last line's entry
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
@@ -99,28 +98,36 @@ class RecordedIndex:
         except BaseException:
             self._f.close()
             raise
+        self._has_later = len(self._later) > 0
+        self._entries = self._read()
 
     def __repr__(self) -> str:
         return (
-            f"RecordedIndex({str(self.path)!r}, read={self._pos}/{self._end}, "
+            f"RecordedIndex({str(self.path)!r}, size={self._end}, "
             f"pending={len(self._pending)}, superseded={len(self._later)})"
         )
 
     # -- the ledger's questions -----------------------------------------------------------
     def take(self, key: int) -> int | None:
         """The entry of ``key``'s current line (then forgotten), or None if it has none."""
-        later = self._later
-        if len(later):
-            value = later.get(key)
+        if self._has_later:
+            value = self._later.get(key)
             if value is not None:
                 if value & _TAKEN:
                     return None
-                later[key] = value | _TAKEN
+                self._later[key] = value | _TAKEN
                 return value
-        value = self._pending.pop(key)
-        if value is not None:
-            return value
-        return self._read_until(key, take=True)
+        pending = self._pending
+        if len(pending):
+            value = pending.pop(key)
+            if value is not None:
+                return value
+        # The common case of a resume: the next line of the file is this id's.
+        for k, value in self._entries:
+            if k == key:
+                return value
+            pending[k] = value  # passed on the way (a repeated id without marker: last wins)
+        return None
 
     def peek(self, key: int) -> bool:
         """Whether the output holds a line for ``key`` not taken yet (reads ahead if needed)."""
@@ -129,11 +136,16 @@ class RecordedIndex:
             return not value & _TAKEN
         if self._pending.get(key) is not None:
             return True
-        return self._read_until(key, take=False) is not None
+        for k, value in self._entries:
+            self._pending[k] = value
+            if k == key:
+                return True
+        return False
 
     def drain(self) -> None:
         """Read what is left: every entry never taken is then stale."""
-        self._read_until(0, take=False)
+        for k, value in self._entries:
+            self._pending[k] = value
 
     @property
     def stale(self) -> int:
@@ -155,38 +167,23 @@ class RecordedIndex:
         self._f.close()
 
     # -- reading --------------------------------------------------------------------------
-    def _read_until(self, key: int, *, take: bool) -> int | None:
-        """Read forward to ``key``'s line; what is passed on the way waits in pending."""
-        f, end, pending, later = self._f, self._end, self._pending, self._later
-        pos = self._pos
-        number = self._number
-        try:
-            while pos < end:
-                raw = f.readline()
-                if not raw:
-                    break
-                pos += len(raw)
-                number += 1
-                entry = read_entry(raw)
-                if entry is None:
-                    self._unreadable_line(raw, number)
-                    continue
-                k, value = entry
-                if len(later) and later.get(k) is not None:
-                    continue  # an older line of an id with superseding lines
-                if k == key:
-                    if not take:
-                        pending[k] = value
-                    return value
-                pending[k] = value  # a repeated id without the marker: the last one wins
-            return None
-        finally:
-            self._pos = pos
-            self._number = number
-
-    def _unreadable_line(self, raw: bytes, number: int) -> None:
-        self.unreadable += 1  # the compaction drops it
-        log.warning("%s:%d: unreadable output line ignored", self.path, number)
+    def _read(self) -> Iterator[tuple[int, int]]:
+        """The entries of the file's lines up to ``end``, but older lines of superseded ids."""
+        f, end, later = self._f, self._end, self._later
+        pos = 0
+        number = 0
+        while pos < end:
+            raw = f.readline()
+            if not raw:
+                break
+            pos += len(raw)
+            number += 1
+            entry = read_entry(raw)
+            if entry is None:
+                self.unreadable += 1  # the compaction drops it
+                log.warning("%s:%d: unreadable output line ignored", self.path, number)
+            elif not self._has_later or later.get(entry[0]) is None:
+                yield entry
 
     def _find_superseding(self) -> None:
         """One byte search over the file for superseding lines; read the last of each id."""
