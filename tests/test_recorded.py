@@ -145,3 +145,24 @@ def test_only_the_bytes_present_at_open_are_read(tmp_path: Path) -> None:
     assert index.take(id_digest("b")) is None
     assert index.take(id_digest("a")) is not None
     index.close()
+
+
+def test_markers_across_scan_blocks_are_all_found(tmp_path: Path) -> None:
+    import surge.io.recorded as recorded
+
+    path = tmp_path / "x.bin"
+    marker = recorded.SUPERSEDES_MARKER
+    data = bytearray(b"x" * 5000)
+    offsets = [0, 40, 1000, 1023 - 5, 2047 - len(marker) + 3, 3000, 5000 - len(marker)]
+    for off in offsets:
+        data[off : off + len(marker)] = marker
+    path.write_bytes(bytes(data))
+    old = recorded._SCAN_BLOCK
+    recorded._SCAN_BLOCK = 1024  # blocks small enough for markers to straddle them
+    try:
+        with path.open("rb") as f:
+            assert recorded._find_all(f, marker, len(data)) == sorted(offsets)
+        with path.open("rb") as f:
+            assert recorded._find_all(f, marker, 3000) == [o for o in offsets if o + 17 <= 3000]
+    finally:
+        recorded._SCAN_BLOCK = old
