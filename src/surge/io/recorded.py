@@ -169,21 +169,24 @@ class RecordedIndex:
     # -- reading --------------------------------------------------------------------------
     def _read(self) -> Iterator[tuple[int, int]]:
         """The entries of the file's lines up to ``end``, but older lines of superseded ids."""
-        f, end, later = self._f, self._end, self._later
+        f, end, later, has_later = self._f, self._end, self._later, self._has_later
         pos = 0
         number = 0
         while pos < end:
-            raw = f.readline()
-            if not raw:
+            lines = f.readlines(1 << 20)  # a block at a time: cheaper than a call per line
+            if not lines:
                 break
-            pos += len(raw)
-            number += 1
-            entry = read_entry(raw)
-            if entry is None:
-                self.unreadable += 1  # the compaction drops it
-                log.warning("%s:%d: unreadable output line ignored", self.path, number)
-            elif not self._has_later or later.get(entry[0]) is None:
-                yield entry
+            for raw in lines:
+                if pos >= end:
+                    return  # appended by this run: not what the output held at open
+                pos += len(raw)
+                number += 1
+                entry = read_entry(raw)
+                if entry is None:
+                    self.unreadable += 1  # the compaction drops it
+                    log.warning("%s:%d: unreadable output line ignored", self.path, number)
+                elif not has_later or later.get(entry[0]) is None:
+                    yield entry
 
     def _find_superseding(self) -> None:
         """One byte search over the file for superseding lines; read the last of each id."""

@@ -35,12 +35,13 @@ from typing import Protocol
 
 import orjson
 
+from .._constants import OUTPUT_METADATA_KEY
 from ..errors import OutputError
 from ..models import Result
 from .digests import DigestMap, DigestSet
 from .ledger import Ledger
 from .outfile import OutputLock, check_output_path, check_own, repair_tail
-from .recorded import RecordedIndex, RecordedTable
+from .recorded import SUPERSEDES_MARKER, RecordedIndex, RecordedTable
 from .records import record_key
 
 __all__ = [
@@ -268,12 +269,14 @@ def compact(path: Path, superseded: DigestSet, drop: Callable[[int], bool]) -> i
         with open(path, "rb") as src, open(tmp, "wb") as dst:
             for number, raw in enumerate(src):
                 key = record_key(raw)
-                if (
-                    key is not None
-                    and (not len(last) or last.get(key) in (None, number))
-                    and not drop(key)
-                ):
+                if key is None or drop(key):
+                    dropped += 1
+                    continue
+                newest = last.get(key) if len(last) else None
+                if newest is None:
                     dst.write(raw)
+                elif newest == number:
+                    dst.write(_unmarked(raw))  # alone now: it supersedes nothing any more
                 else:
                     dropped += 1
             dst.flush()
@@ -291,6 +294,17 @@ def compact(path: Path, superseded: DigestSet, drop: Callable[[int], bool]) -> i
         finally:
             os.close(dir_fd)
     return dropped
+
+
+_META = b'"' + OUTPUT_METADATA_KEY.encode() + b'":{'
+_MARK = b"," + SUPERSEDES_MARKER
+
+
+def _unmarked(raw: bytes) -> bytes:
+    """A line without its metadata's supersedes flag (a compacted file has no such lines,
+    so the next resume's scan finds nothing to read ahead for)."""
+    i = raw.rfind(_MARK)
+    return raw[:i] + raw[i + len(_MARK) :] if i > raw.rfind(_META) >= 0 else raw
 
 
 def open_store(
