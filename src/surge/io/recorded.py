@@ -99,7 +99,10 @@ class RecordedIndex:
             self._f.close()
             raise
         self._has_later = len(self._later) > 0
-        self._entries = self._read()
+        self._pos = 0  # bytes read so far
+        self._number = 0  # lines read so far (for warnings)
+        self._block: list[tuple[int, int]] = []  # entries read, from index _i on not passed yet
+        self._i = 0
 
     def __repr__(self) -> str:
         return (
@@ -123,11 +126,19 @@ class RecordedIndex:
             if value is not None:
                 return value
         # The common case of a resume: the next line of the file is this id's.
-        for k, value in self._entries:
+        block, i = self._block, self._i
+        while True:
+            if i == len(block):
+                block, i = self._next_block(), 0
+                if not block:
+                    self._block, self._i = block, 0
+                    return None
+            k, value = block[i]
+            i += 1
             if k == key:
+                self._block, self._i = block, i
                 return value
             pending[k] = value  # passed on the way (a repeated id without marker: last wins)
-        return None
 
     def peek(self, key: int) -> bool:
         """Whether the output holds a line for ``key`` not taken yet (reads ahead if needed)."""
@@ -167,18 +178,32 @@ class RecordedIndex:
         self._f.close()
 
     # -- reading --------------------------------------------------------------------------
-    def _read(self) -> Iterator[tuple[int, int]]:
-        """The entries of the file's lines up to ``end``, but older lines of superseded ids."""
+    @property
+    def _entries(self) -> Iterator[tuple[int, int]]:
+        """The entries not passed yet, in file order (for peek and drain)."""
+        while True:
+            block, i = self._block, self._i
+            if i == len(block):
+                block, i = self._next_block(), 0
+                self._block, self._i = block, 0
+                if not block:
+                    return
+            self._i = i + 1
+            yield block[i]
+
+    def _next_block(self) -> list[tuple[int, int]]:
+        """The entries of the next ~1 MB of lines (empty at ``end``), but older lines of
+        ids with superseding lines. A block at a time: much cheaper than a call per line."""
         f, end, later, has_later = self._f, self._end, self._later, self._has_later
-        pos = 0
-        number = 0
-        while pos < end:
-            lines = f.readlines(1 << 20)  # a block at a time: cheaper than a call per line
+        entries: list[tuple[int, int]] = []
+        while not entries and self._pos < end:
+            lines = f.readlines(1 << 20)
             if not lines:
                 break
+            pos, number = self._pos, self._number
             for raw in lines:
                 if pos >= end:
-                    return  # appended by this run: not what the output held at open
+                    break  # appended by this run: not what the output held at open
                 pos += len(raw)
                 number += 1
                 entry = read_entry(raw)
@@ -186,7 +211,9 @@ class RecordedIndex:
                     self.unreadable += 1  # the compaction drops it
                     log.warning("%s:%d: unreadable output line ignored", self.path, number)
                 elif not has_later or later.get(entry[0]) is None:
-                    yield entry
+                    entries.append(entry)
+            self._pos, self._number = pos, number
+        return entries
 
     def _find_superseding(self) -> None:
         """One byte search over the file for superseding lines; read the last of each id."""

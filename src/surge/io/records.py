@@ -25,7 +25,7 @@ import orjson
 
 from .._constants import OUTPUT_METADATA_KEY
 from ..models import FailureKind, failure_kind
-from .digests import id_digest, json_digest
+from .digests import _MASK64, id_digest, json_digest
 
 __all__ = [
     "FAILED",
@@ -167,9 +167,10 @@ def _fast_entry(raw: bytes) -> tuple[int, int] | None:
     if flags is None or raw[k] != 34:
         return None
     try:
-        return json_digest(quoted), (int(raw[k + 1 : k + 17], 16) & FP_MASK) | flags
+        bits = int(raw[k + 1 : k + 17], 16) & FP_MASK
     except ValueError:
         return None
+    return (hash(quoted) & _MASK64) or 1, bits | flags  # json_digest, inlined
 
 
 def _full_entry(raw: bytes) -> tuple[int, int] | None:

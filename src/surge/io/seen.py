@@ -45,24 +45,18 @@ _CHUNK = 512  # digests per chunk: 4 KB
 class _Spill:
     """Full digests on disk, by partition: appended in chunks, searched on a 44-bit match."""
 
-    __slots__ = ("_buffers", "_chunks", "_fd", "_kept", "_size")
+    __slots__ = ("_chunks", "_fd", "_kept", "_size", "buffers")
 
     def __init__(self) -> None:
-        self._buffers = [array("Q") for _ in range(_PARTITIONS)]
+        self.buffers = [array("Q") for _ in range(_PARTITIONS)]  # SeenIds appends here
         self._chunks: list[list[int]] = [[] for _ in range(_PARTITIONS)]  # file offsets
         self._kept: list[bytes] = []  # chunks held in memory when there is no file
         self._fd: int | None = None
         self._size = 0
 
-    def add(self, key: int) -> None:
-        buffer = self._buffers[key & 0xFF]
-        buffer.append(key)
-        if len(buffer) == _CHUNK:
-            self._flush(key & 0xFF)
-
     def __contains__(self, key: int) -> bool:
         part = key & 0xFF
-        if key in self._buffers[part]:
+        if key in self.buffers[part]:
             return True
         for offset in self._chunks[part]:
             chunk = array("Q", self._read(offset))
@@ -70,9 +64,11 @@ class _Spill:
                 return True
         return False
 
-    def _flush(self, part: int) -> None:
-        data = self._buffers[part].tobytes()
-        self._buffers[part] = array("Q")
+    def flush(self, part: int) -> None:
+        """Write a full buffer of partition ``part`` to disk (it is emptied in place)."""
+        buffer = self.buffers[part]
+        data = buffer.tobytes()
+        del buffer[:]
         if self._fd is None and not self._kept:
             self._open()
         if self._fd is None:
@@ -111,11 +107,12 @@ class _Spill:
 class SeenIds:
     """An exact set of nonzero 64-bit digests (see the module docstring for the layout)."""
 
-    __slots__ = ("_buckets", "_len", "_spill")
+    __slots__ = ("_buckets", "_len", "_pending", "_spill")
 
     def __init__(self) -> None:
         self._buckets = [array("I") for _ in range(1 << (64 - _BUCKET_SHIFT))]
         self._spill = _Spill()
+        self._pending = self._spill.buffers  # not yet written to disk, by partition
         self._len = 0
 
     def __len__(self) -> int:
@@ -126,13 +123,18 @@ class SeenIds:
 
     def add(self, key: int) -> bool:
         """Add ``key``; True if it was not there yet."""
+        # Once per input line, a million times before the first request of a big resume:
+        # the spill's append is inlined.
         bucket = self._buckets[key >> _BUCKET_SHIFT]
         low = (key >> _LOW_SHIFT) & _LOW_MASK
         i = bisect_left(bucket, low)
         if i < len(bucket) and bucket[i] == low and key in self._spill:
             return False
         bucket.insert(i, low)  # a 44-bit twin of another id keeps its own entry
-        self._spill.add(key)
+        buffer = self._pending[key & 0xFF]
+        buffer.append(key)
+        if len(buffer) == _CHUNK:
+            self._spill.flush(key & 0xFF)
         self._len += 1
         return True
 
