@@ -182,7 +182,10 @@ class Ledger:
             return self._line_error(custom_id, entry, item.line, item.code, str(item))
         # This runs once per input line, skipped ones included (a million of them before
         # the first request when a big run resumes): the common path calls little.
-        recorded = self._claim(item.custom_id)
+        if item.content_id and item.custom_id in self._repeats:
+            recorded = None  # a prompt met again (asking the id set would mean a disk read)
+        else:
+            recorded = self._claim(item.custom_id)
         if recorded is None:
             if item.content_id:
                 item.custom_id, recorded = self._occurrence(item.custom_id)
