@@ -16,8 +16,8 @@ from surge.io.seen import SeenIds
 from surge.models import ErrorInfo, Result
 
 KEY = st.integers(min_value=1, max_value=(1 << 64) - 1)
-# Keys that share their top 44 bits: the in-memory part cannot tell them apart.
-TWIN = st.builds(lambda low: (0xABCDE_12345 << 20) | low, st.integers(1, (1 << 20) - 1))
+# Keys that share their top 30 bits: the in-memory part cannot tell them apart.
+TWIN = st.builds(lambda low: (0x2BCD_1234 << 34) | low, st.integers(1, (1 << 34) - 1))
 
 
 @given(st.lists(st.one_of(KEY, TWIN), max_size=2000))
@@ -35,7 +35,7 @@ def test_seen_ids_are_an_exact_set(keys: list[int]) -> None:
 def test_seen_ids_spill_to_disk_and_stay_exact() -> None:
     rng = random.Random(7)
     keys = [rng.getrandbits(64) | 1 for _ in range(300_000)]  # > 256 * 512: chunks on disk
-    twins = [(keys[0] & ~0xFFFFF) | (i << 1 | 1) for i in range(1, 200)]
+    twins = [(keys[0] & ~((1 << 34) - 1)) | (i << 1 | 1) for i in range(1, 200)]
     seen = SeenIds()
     for key in keys + twins:
         assert seen.add(key)

@@ -1,4 +1,4 @@
-"""The ids a run has admitted, exactly, in about 4.3 bytes of memory each.
+"""The ids a run has admitted, exactly, in about 2 bytes of memory each.
 
     seen = SeenIds()
     seen.add(id_digest("row-7"))        # True: new
@@ -11,15 +11,17 @@ repeated prompt its next occurrence), whatever N is. Even a compact table of 64-
 digests costs 16-48 bytes per id (open addressing, doubling); at 2,000,000 ids that alone
 breaks "memory flat in N". So the set is split:
 
-* **in memory**, 44 bits of each digest: 4,096 buckets by the top 12 bits, each a sorted
-  ``array('I')`` of the next 32 (a binary search and a short memmove per id, both in C);
+* **in memory**, 30 bits of each digest: 16,384 buckets by the top 14 bits, each a sorted
+  ``array('H')`` of the next 16 (a binary search and a short memmove per id, both in C);
 * **on disk**, the full 64-bit digests, appended in 4 KB chunks to an anonymous temporary
   file, in 256 partitions by the low 8 bits.
 
-A digest whose 44 bits are not in memory is new (the common case, no disk access). A
-44-bit match is checked against its partition on disk: a true repeat (rare: a duplicate
-id) or a 44-bit twin (at 2,000,000 ids, about one in ten runs meets one) costs a few reads
-of the page cache, never a wrong answer. If no temporary file can be made, the chunks stay
+A digest whose 30 bits are not in memory is new (the common case, no disk access). A
+30-bit match is checked against its partition on disk: a true repeat (rare: a duplicate
+id) or a 30-bit twin (at 2,000,000 ids, about one id in 500) costs a few reads of the
+page cache, never a wrong answer. Fewer bits in memory would mean more disk reads; more
+would mean more memory: at 2,000,000 ids this is ~4 MB, where a table of 64-bit digests
+takes 32-64 MB. If no temporary file can be made, the chunks stay
 in memory: still exact, no longer flat.
 """
 
@@ -35,15 +37,15 @@ __all__ = ["SeenIds"]
 
 log = logging.getLogger(__name__)
 
-_BUCKET_SHIFT = 52  # 4,096 buckets by the top 12 bits
-_LOW_SHIFT = 20  # ... each holding the next 32 bits
-_LOW_MASK = 0xFFFF_FFFF
+_BUCKET_SHIFT = 50  # 16,384 buckets by the top 14 bits
+_LOW_SHIFT = 34  # ... each holding the next 16 bits
+_LOW_MASK = 0xFFFF
 _PARTITIONS = 256  # on disk, by the low 8 bits (independent of the bits kept in memory)
 _CHUNK = 512  # digests per chunk: 4 KB
 
 
 class _Spill:
-    """Full digests on disk, by partition: appended in chunks, searched on a 44-bit match."""
+    """Full digests on disk, by partition: appended in chunks, searched on a 30-bit match."""
 
     __slots__ = ("_chunks", "_fd", "_kept", "_size", "buffers")
 
@@ -110,7 +112,7 @@ class SeenIds:
     __slots__ = ("_buckets", "_len", "_pending", "_spill")
 
     def __init__(self) -> None:
-        self._buckets = [array("I") for _ in range(1 << (64 - _BUCKET_SHIFT))]
+        self._buckets = [array("H") for _ in range(1 << (64 - _BUCKET_SHIFT))]
         self._spill = _Spill()
         self._pending = self._spill.buffers  # not yet written to disk, by partition
         self._len = 0
@@ -130,7 +132,7 @@ class SeenIds:
         i = bisect_left(bucket, low)
         if i < len(bucket) and bucket[i] == low and key in self._spill:
             return False
-        bucket.insert(i, low)  # a 44-bit twin of another id keeps its own entry
+        bucket.insert(i, low)  # a 30-bit twin of another id keeps its own entry
         buffer = self._pending[key & 0xFF]
         buffer.append(key)
         if len(buffer) == _CHUNK:
