@@ -26,9 +26,9 @@ from collections.abc import Iterator
 
 import orjson
 
-__all__ = ["DigestMap", "DigestSet", "id_digest", "json_digest"]
+__all__ = ["MASK64", "DigestMap", "DigestSet", "id_digest", "json_digest"]
 
-_MASK64 = (1 << 64) - 1
+MASK64 = _MASK64 = (1 << 64) - 1
 _MIN_CAPACITY = 1 << 10
 
 

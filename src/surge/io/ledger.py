@@ -28,9 +28,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import orjson
+
 from ..errors import InputError
 from ..models import ErrorInfo, Request, Result
-from .digests import DigestMap, DigestSet, id_digest
+from .digests import MASK64, DigestMap, DigestSet, id_digest
 from .recorded import RecordedIndex, RecordedTable
 from .records import (
     FAILED,
@@ -142,7 +144,7 @@ class Ledger:
     # -- ids ---------------------------------------------------------------------------
     def _claim(self, custom_id: str) -> int | None:
         """Mark the id seen; its recorded entry (0: none), or None if already seen."""
-        key = id_digest(custom_id)
+        key = (hash(orjson.dumps(custom_id)) & MASK64) or 1  # id_digest, inlined
         if not self._ids.add(key):
             return None
         self._seen += 1

@@ -32,7 +32,7 @@ from io import BufferedReader
 from pathlib import Path
 
 from .digests import DigestMap
-from .records import SEEN, read_entry
+from .records import SEEN, fast_entry, full_entry
 
 __all__ = ["SUPERSEDES_MARKER", "RecordedIndex", "RecordedTable"]
 
@@ -206,7 +206,7 @@ class RecordedIndex:
                     break  # appended by this run: not what the output held at open
                 pos += len(raw)
                 number += 1
-                entry = read_entry(raw)
+                entry = fast_entry(raw) or full_entry(raw)  # read_entry, inlined
                 if entry is None:
                     self.unreadable += 1  # the compaction drops it
                     log.warning("%s:%d: unreadable output line ignored", self.path, number)
@@ -223,7 +223,8 @@ class RecordedIndex:
             return
         fd = self._f.fileno()
         for hit in hits:
-            entry = read_entry(_line_around(fd, hit))
+            line = _line_around(fd, hit)
+            entry = fast_entry(line) or full_entry(line)
             if entry is not None:
                 self._later[entry[0]] = entry[1]  # in file order: the last line wins
 
