@@ -32,7 +32,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,7 @@ from ..events import (
     RunStats,
 )
 from ..io.ledger import Ledger, Skip
+from ..io.source import InputLines
 from ..io.store import ResultStore
 from ..models import ErrorInfo, Request, Result
 from .attempt import Attempt, Outcome, Step, compose
@@ -59,7 +60,7 @@ from .failfast import EndpointProblem, FailFastStep, Tripwire, explain
 from .flex import ServiceTierStep
 from .ordering import Reorderer
 from .steps import LimitStep, Sender
-from .validate import request_problem
+from .validate import id_problem, request_problem
 
 __all__ = ["Engine", "EngineSettings"]
 
@@ -282,34 +283,57 @@ class Engine:
         queue: asyncio.Queue[_Job | Result],
         reorder: Reorderer,
     ) -> None:
-        index = 0
-        async for item in source:
-            if self._stopping.is_set():
-                break
-            if isinstance(item, Request):
-                problem = request_problem(item)
-                if problem is not None:
-                    item = InputError(problem, line=item.line)
-            work = ledger.admit(item)
-            if isinstance(work, Skip):
-                self.stats.skipped += 1
-                if work.failed:
-                    self.stats.skipped_failed += 1
-                continue
-            if isinstance(work, Result):
-                work.index = index  # the ledger's own line-error result
-                job: _Job | Result = work
-            else:
-                job = _Job(work, index, work.body)
-            index += 1
-            await reorder.wait_for_room(index - 1)
-            await queue.put(job)
-            self._open += 1  # counted once queued: a stop may cancel the put above
-        else:
+        if await self._feed_all(source, ledger, queue, reorder):
             ledger.end_of_input()  # read to the end: the store may drop stale answers
         self._fed_all = True
         if self._open == 0:
             self._wake.set()
+
+    async def _feed_all(
+        self,
+        source: AsyncIterable[Request | InputError],
+        ledger: Ledger,
+        queue: asyncio.Queue[_Job | Result],
+        reorder: Reorderer,
+    ) -> bool:
+        """Admit every item of ``source`` and queue the work; False if a stop came first.
+
+        A resumed run passes every input line through here before its first new request,
+        so the loop is tight: batches when the source offers them, and only the custom_id
+        checked before the ledger skips a line (the rest when the request is to be sent).
+        """
+        index = 0
+        stopping = self._stopping.is_set
+        stats = self.stats
+        admit = ledger.admit
+        async for batch in _batches(source):
+            for item in batch:
+                if stopping():
+                    return False
+                if isinstance(item, Request):
+                    problem = id_problem(item.custom_id)
+                    if problem is not None:
+                        item = InputError(problem, line=item.line)
+                work = admit(item)
+                if isinstance(work, Skip):
+                    stats.skipped += 1
+                    if work.failed:
+                        stats.skipped_failed += 1
+                    continue
+                if isinstance(work, Request):
+                    problem = request_problem(work)
+                    job: _Job | Result = (
+                        _Job(work, index, work.body) if problem is None else _refused(work, problem)
+                    )
+                else:
+                    job = work  # the ledger's own line-error result
+                if isinstance(job, Result):
+                    job.index = index
+                index += 1
+                await reorder.wait_for_room(index - 1)
+                await queue.put(job)
+                self._open += 1  # counted once queued: a stop may cancel the put above
+        return True
 
     async def _worker(
         self, queue: asyncio.Queue[_Job | Result], delays: DelayQueue[_Job], reorder: Reorderer
@@ -402,6 +426,24 @@ class Engine:
             notes=attempt.notes or None,
             fingerprint=request.fingerprint,
         )
+
+
+async def _batches(
+    source: AsyncIterable[Request | InputError],
+) -> AsyncIterator[Sequence[Request | InputError]]:
+    """The items of ``source`` a list at a time when it offers that (a file), else one."""
+    if isinstance(source, InputLines):
+        async for batch in source.batches():
+            yield batch
+    else:
+        async for item in source:
+            yield (item,)
+
+
+def _refused(request: Request, problem: str) -> Result:
+    """The error line of a request that cannot be sent, under its own custom_id."""
+    error = ErrorInfo("invalid_input", str(InputError(problem, line=request.line)))
+    return Result(custom_id=request.custom_id, line=request.line, error=error, line_error=True)
 
 
 def _first(group: BaseExceptionGroup[Any]) -> BaseException:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from ..errors import InputError
 from ..models import ErrorInfo, Request, Result
 from .digests import DigestMap, id_digest
+from .prompts import request_fingerprint
 from .records import (
     FAILED,
     FP_MASK,
@@ -35,7 +36,6 @@ from .records import (
     TRANSIENT,
     UNSENT,
     fingerprint,
-    fingerprint_and_bits,
 )
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class Ledger:
                     "(an earlier line has it); not sent"
                 )
                 return self._remember(_line_error(dup_id, item.line, "invalid_input", message))
-        item.fingerprint, bits = fingerprint_and_bits(item.url, item.body)
+        item.fingerprint, bits = request_fingerprint(item)
         admission: Admission = item
         if recorded & RECORDED:
             admission = self._decide(item, recorded, bits) or item
