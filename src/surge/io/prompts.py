@@ -93,7 +93,7 @@ class PromptForm:
         self.api = api
         self.model = model
         self.system = system
-        self.params = dict(params)
+        self.params = copy.deepcopy(dict(params))  # the template must stay true to it
         self._hash: Any = None  # blake2b state after url + "\n" + the dump's prefix
         self._suffix = b""
         try:
@@ -156,6 +156,11 @@ class PromptRequest(Request):
     @body.setter
     def body(self, value: dict[str, Any]) -> None:
         _BODY_SLOT.__set__(self, value)
+
+    @property
+    def built(self) -> bool:
+        """Whether the body was built (read, or set) already."""
+        return _BODY_SLOT.__get__(self) is not _UNBUILT
 
 
 def request_fingerprint(request: Request) -> tuple[str | None, int]:
