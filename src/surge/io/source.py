@@ -48,6 +48,9 @@ __all__ = [
 InputFormat = Literal["auto", "jsonl", "text"]
 
 _BATCH_BYTES = 1 << 16
+# Items handed over at a time: each batch is done with before the next is made, so few
+# objects are alive at once and the garbage collector has little to look at.
+_ITEMS_PER_BATCH = 256
 _DETECT_LINES = 20
 _JSON_START = ("{", '"')
 
@@ -138,9 +141,10 @@ class InputLines:
         raw_batches = _stdin_batches() if str(path) == "-" else _file_batches(path)
         try:
             async for raw in raw_batches:
-                items = self._parser.items(raw)
-                if items:
-                    yield items
+                for start in range(0, len(raw), _ITEMS_PER_BATCH):
+                    items = self._parser.items(raw[start : start + _ITEMS_PER_BATCH])
+                    if items:
+                        yield items
         finally:
             await raw_batches.aclose()
 
