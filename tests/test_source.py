@@ -308,7 +308,7 @@ async def test_batches_give_what_one_at_a_time_gives(
     path.write_bytes(b"\n".join(lines * 40) + b"\nno newline at the end")
     one_by_one = await read(path, input_format=input_format)
     batches = await _in_batches(path, input_format=input_format)
-    assert all(batches)
+    assert all(0 < len(batch) <= source._ITEMS_PER_BATCH for batch in batches)
     flat = [item for batch in batches for item in batch]
     assert summary(flat) == summary(one_by_one)
     assert [item.line for item in flat] == [item.line for item in one_by_one]

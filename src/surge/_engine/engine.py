@@ -9,10 +9,11 @@ One request travels one way::
                                             ▲                      │ retry
                                             └──── delay queue ◀────┘
 
-The *feeder* reads the source, checks each request (``validate.py``) and asks the store's
-*ledger* what to do with it (send it, record it as an invalid line, skip it as finished);
-work goes on a bounded queue; ``concurrency`` *workers* run one *attempt* at a time
-through the steps of ``attempt.py`` (cache, budget, validation, rate limit, send). A retry
+The *feeder* reads the source (a batch at a time when it can), asks the store's *ledger*
+what to do with each item (send it, record it as an invalid line, skip it as finished) and
+checks a request (``validate.py``) before it sends it; work goes on a bounded queue;
+``concurrency`` *workers* run one *attempt* at a time through the steps of ``attempt.py``
+(cache, budget, validation, rate limit, send). A retry
 goes to the *delay queue* (``delays.py``) and gives its worker back while it waits; the
 final result goes to the *store* (through the reorder buffer when ``ordered``). Nothing
 else decides that a request is finished.

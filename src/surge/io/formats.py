@@ -21,6 +21,10 @@ inserting or removing a line elsewhere changes no other id (a repeat of the same
 becomes ``t-...-2``, see the ledger); ``line`` still says where each came from. Every
 problem becomes an :class:`InputError` naming the line (and the line's own custom_id when
 it could be read), recorded as that line's result; the run goes on.
+
+A prompt (a text line, a prompt row without request parameters of its own) becomes a
+:class:`~surge.io.prompts.PromptRequest`: its body is built when something first reads
+it, which a line that a resumed run skips never does.
 """
 
 from __future__ import annotations
