@@ -33,7 +33,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +52,7 @@ from ..events import (
     RunStats,
 )
 from ..io.ledger import Ledger, Skip
-from ..io.source import InputLines
+from ..io.source import batches_of
 from ..io.store import ResultStore
 from ..models import ErrorInfo, Request, Result
 from .attempt import Attempt, Outcome, Step, compose
@@ -61,7 +61,7 @@ from .failfast import EndpointProblem, FailFastStep, Tripwire, explain
 from .flex import ServiceTierStep
 from .ordering import Reorderer
 from .steps import LimitStep, Sender
-from .validate import id_problem, request_problem
+from .validate import id_problem, refusal, request_problem
 
 __all__ = ["Engine", "EngineSettings"]
 
@@ -299,15 +299,14 @@ class Engine:
     ) -> bool:
         """Admit every item of ``source`` and queue the work; False if a stop came first.
 
-        A resumed run passes every input line through here before its first new request,
-        so the loop is tight: batches when the source offers them, and only the custom_id
-        checked before the ledger skips a line (the rest when the request is to be sent).
+        Every line of a resumed run passes here before its first new request: batches, and
+        a skipped line has only its custom_id checked (it was sendable when it was sent).
         """
         index = 0
         stopping = self._stopping.is_set
         stats = self.stats
         admit = ledger.admit
-        async for batch in _batches(source):
+        async for batch in batches_of(source):
             for item in batch:
                 if stopping():
                     return False
@@ -321,15 +320,13 @@ class Engine:
                     if work.failed:
                         stats.skipped_failed += 1
                     continue
-                if isinstance(work, Request):
-                    problem = request_problem(work)
-                    job: _Job | Result = (
-                        _Job(work, index, work.body) if problem is None else _refused(work, problem)
-                    )
+                if isinstance(work, Request) and (problem := request_problem(work)) is not None:
+                    work = refusal(work, problem)
+                if isinstance(work, Result):
+                    work.index = index  # an invalid line's error result
+                    job: _Job | Result = work
                 else:
-                    job = work  # the ledger's own line-error result
-                if isinstance(job, Result):
-                    job.index = index
+                    job = _Job(work, index, work.body)
                 index += 1
                 await reorder.wait_for_room(index - 1)
                 await queue.put(job)
@@ -427,24 +424,6 @@ class Engine:
             notes=attempt.notes or None,
             fingerprint=request.fingerprint,
         )
-
-
-async def _batches(
-    source: AsyncIterable[Request | InputError],
-) -> AsyncIterator[Sequence[Request | InputError]]:
-    """The items of ``source`` a list at a time when it offers that (a file), else one."""
-    if isinstance(source, InputLines):
-        async for batch in source.batches():
-            yield batch
-    else:
-        async for item in source:
-            yield (item,)
-
-
-def _refused(request: Request, problem: str) -> Result:
-    """The error line of a request that cannot be sent, under its own custom_id."""
-    error = ErrorInfo("invalid_input", str(InputError(problem, line=request.line)))
-    return Result(custom_id=request.custom_id, line=request.line, error=error, line_error=True)
 
 
 def _first(group: BaseExceptionGroup[Any]) -> BaseException:

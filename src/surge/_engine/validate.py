@@ -19,10 +19,11 @@ import re
 
 import orjson
 
+from ..errors import InputError
 from ..io.formats import SUPPORTED_URLS
-from ..models import Request
+from ..models import ErrorInfo, Request, Result
 
-__all__ = ["id_problem", "request_problem"]
+__all__ = ["id_problem", "refusal", "request_problem"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -57,3 +58,9 @@ def request_problem(request: Request, *, check_body: bool = True) -> str | None:
         except TypeError as err:
             return f"body is not JSON-serializable: {err}"
     return None
+
+
+def refusal(request: Request, problem: str) -> Result:
+    """The error line of a request that cannot be sent, under its own custom_id."""
+    error = ErrorInfo("invalid_input", str(InputError(problem, line=request.line)))
+    return Result(custom_id=request.custom_id, line=request.line, error=error, line_error=True)

@@ -39,6 +39,7 @@ __all__ = [
     "InputFormat",
     "InputLines",
     "Item",
+    "batches_of",
     "count_lines",
     "detect_text_mode",
     "iter_items",
@@ -323,3 +324,14 @@ async def iter_items(
                 yield builder.from_item(item, line=index)
             except InputError as err:
                 yield err
+
+
+async def batches_of(items: AsyncIterable[Item]) -> AsyncIterator[Sequence[Item]]:
+    """The items of a source a list at a time when it offers that (:class:`InputLines`),
+    else one at a time."""
+    if isinstance(items, InputLines):
+        async for batch in items.batches():
+            yield batch
+    else:
+        async for item in items:
+            yield (item,)
