@@ -13,9 +13,17 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from surge.config import API_PATHS, RunOptions
+from surge.io.digests import DigestMap, id_digest
 from surge.io.formats import RequestBuilder, content_id
+from surge.io.ledger import Ledger, Skip
 from surge.io.prompts import PromptForm, PromptRequest, prompt_body, request_fingerprint
-from surge.io.records import UNSENT, fingerprint_and_bits
+from surge.io.records import (
+    RECORDED,
+    UNSENT,
+    fingerprint,
+    fingerprint_and_bits,
+    fingerprint_bits,
+)
 from surge.models import Request
 
 MODEL = "gpt-4.1-mini"
@@ -150,3 +158,22 @@ def test_builder_requests_carry_the_bodies_they_always_had(api: str) -> None:
     assert text.body == prompt_body(api, MODEL, "S", params, prompt="a prompt")
     assert row.body == prompt_body(api, "other", "T", params, prompt="a prompt")
     assert request_fingerprint(row) == fingerprint_and_bits(row.url, row.body)
+
+
+def test_a_resume_skips_prompts_without_building_their_bodies() -> None:
+    def builder(system: str) -> RequestBuilder:
+        return RequestBuilder(RunOptions(model=MODEL, system=system, params=(("seed", 1),)))
+
+    sent = [builder("S").from_text(f"prompt {i}", i + 1) for i in range(50)]
+    output = DigestMap()
+    for request in sent:  # what a finished run's output holds
+        output[id_digest(request.custom_id)] = RECORDED | fingerprint_bits(
+            fingerprint(request.url, request.body)
+        )
+    again = [builder("S").from_text(f"prompt {i}", i + 1) for i in range(51)]
+    admissions = [Ledger(output).admit(request) for request in again]
+    assert all(isinstance(admission, Skip) for admission in admissions[:50])
+    assert not any(request.built for request in again[:50])
+    assert admissions[50] is again[50]  # the new line is sent
+    changed = [builder("T").from_text(f"prompt {i}", i + 1) for i in range(50)]
+    assert all(Ledger(output).admit(request) is request for request in changed)
