@@ -145,7 +145,7 @@ class PromptRequest(Request):
     form: PromptForm
     prompt: str
 
-    @property  # type: ignore[override]
+    @property
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = _BODY_SLOT.__get__(self)
         if body is _UNBUILT:
