@@ -45,6 +45,8 @@ async def test_bad_library_requests_are_their_own_errors(sim) -> None:
     for result, problem in zip(results[1:5], problems, strict=True):
         assert result.error is not None and result.error.code == "invalid_input"
         assert problem in result.error.message, result.error.message
+    # Each keeps the id it was given when that id is usable, else names its position.
+    assert [r.custom_id for r in results[1:5]] == ["not-json", "line-3", "line-4", "bad-url"]
     assert sim.stats(log=False)["received"] == 2
 
 

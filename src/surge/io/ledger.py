@@ -33,6 +33,7 @@ import orjson
 from ..errors import InputError
 from ..models import ErrorInfo, Request, Result
 from .digests import MASK64, DigestMap, DigestSet, id_digest
+from .prompts import request_fingerprint
 from .recorded import RecordedIndex, RecordedTable
 from .records import (
     FAILED,
@@ -41,7 +42,6 @@ from .records import (
     TRANSIENT,
     UNSENT,
     fingerprint,
-    fingerprint_and_bits,
 )
 from .seen import SeenIds
 
@@ -200,7 +200,7 @@ class Ledger:
                     "(an earlier line has it); not sent"
                 )
                 return self._line_error(dup_id, entry, item.line, "invalid_input", message)
-        item.fingerprint, bits = fingerprint_and_bits(item.url, item.body)
+        item.fingerprint, bits = request_fingerprint(item)
         admission: Admission = item
         if recorded & RECORDED:
             skip = self._decide(item, recorded, bits)
