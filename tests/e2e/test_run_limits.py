@@ -6,6 +6,7 @@ import itertools
 import time
 from pathlib import Path
 
+from surge import _constants as C
 from surge_sim.limiter import TokenBucket
 
 from .helpers import (
@@ -64,10 +65,11 @@ def test_learned_rpm_keeps_429s_to_the_first_wave(sim_factory, tmp_path: Path) -
     """No --rpm: surge learns 300/min from the x-ratelimit-* headers of the first answers.
 
     The simulator's quota is used up beforehand (a busy account), so it refills at 5/s.
-    Before the first answer surge knows nothing and sends -c 10 requests at once: at most
-    10 429s (fewer, since ~1 s of CLI start-up refilled ~5 slots). From then on every answer
-    says limit 300 and remaining ~0; surge paces at 0.99 x 5/s, below the refill rate, so
-    further 429s should not happen. The bound allows the whole first wave plus 2.
+    Before the first answer surge knows nothing and sends its first wave (FIRST_WAVE = 8
+    requests) at once: at most 8 429s (fewer, since ~1 s of CLI start-up refilled ~5 slots),
+    and they cut no pace (they were sent before any). From then on every answer says limit
+    300 and remaining ~0; surge paces at 0.99 x 5/s, below the refill rate, so further 429s
+    should not happen. The bound allows the whole first wave plus 2.
     (A limiter that let new requests take slots already promised to sleeping waiters
     showed 22-24 429s here, about one per success.)
     """
@@ -80,7 +82,7 @@ def test_learned_rpm_keeps_429s_to_the_first_wave(sim_factory, tmp_path: Path) -
     assert len([r for r in read_output(out) if is_ok(r)]) == 20
     by_status = sim.stats(log=False)["by_status"]
     assert by_status["200"] == 20
-    assert by_status.get("429", 0) <= 10 + 2, by_status
+    assert by_status.get("429", 0) <= C.FIRST_WAVE + 2, by_status
 
 
 def test_configured_tpm_against_a_busy_server(sim_factory, tmp_path: Path) -> None:

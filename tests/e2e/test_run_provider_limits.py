@@ -79,8 +79,8 @@ def test_client_tpm_against_a_server_that_counts_characters(sim_factory, tmp_pat
 def test_no_headers_no_retry_after_the_rate_is_found(sim_factory, tmp_path: Path) -> None:
     """600 RPM per second (10 each), no x-ratelimit-* and no Retry-After, no client limit.
 
-    surge sends one request, then grows by half per round trip until refused, and paces at what
-    the server admitted: one window's overshoot, then (nearly) no 429s.
+    surge sends a first wave (8 requests), then grows by half per round trip until refused, and
+    paces at what the server admitted: one window's overshoot, then (nearly) no 429s.
     """
     sim = sim_factory(
         rpm=600, limit_quantum=1.0, limit_headers=False, retry_after=False, latency=0.05

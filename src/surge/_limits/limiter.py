@@ -59,10 +59,11 @@ class AdaptiveLimiter:
     less remains than surge believes (another client shares the key); the room it reports
     is never spent at once, since providers enforce per-minute limits over short windows.
 
-    Until a server has said anything (``probe_first``: nothing configured), one request
-    goes alone; if its answer names no limits, the number in flight grows by half a request
-    per answer (by half per round trip, a gentle TCP slow start) until a 429 or
-    ``max_in_flight``.
+    Until a server has said anything (``probe_first``: nothing configured), a first wave
+    of ``first_wave`` requests goes alone: a small job is done in one round trip, a big one
+    hears the server's limits before its crowd goes. If the answers name no limits, the
+    number in flight grows by half a request per answer (by half per round trip, a gentle
+    TCP slow start) until a 429 sets a pace or ``max_in_flight`` is reached.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class AdaptiveLimiter:
         clock: Clock = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         probe_first: bool = False,
+        first_wave: int = C.FIRST_WAVE,
         max_in_flight: int | None = None,
     ) -> None:
         self._configured: dict[str, float | None] = {"requests": rpm, "tokens": tpm}
@@ -87,9 +89,10 @@ class AdaptiveLimiter:
         self._paused_until = 0.0
         self._waiters: deque[asyncio.Event] = deque()
         self._admitted: deque[tuple[float, int]] = deque()  # (answered at, tokens)
-        self._probing = probe_first
-        self._window: float | None = None  # slow start: how many may be in flight
+        # Slow start: how many may be in flight (None: as many as the pace allows).
+        self._window: float | None = float(max(first_wave, 1)) if probe_first else None
         self._max_in_flight = max_in_flight
+        self._blind = 0  # requests up to this number left before any pace existed
         self.in_flight = 0
         self.in_flight_tokens = 0
         self.sent_requests = 0
@@ -125,8 +128,6 @@ class AdaptiveLimiter:
         return math.ceil(tokens * self.token_scale) if tokens > 0 else 0
 
     def _delay(self, tokens: int, now: float) -> float:
-        if self._probing and self.in_flight >= 1:
-            return _BLOCKED
         if self._window is not None and self.in_flight >= self._window:
             return _BLOCKED
         self._refresh(now)
@@ -147,6 +148,8 @@ class AdaptiveLimiter:
         self.in_flight_tokens += tokens
         self.sent_requests += 1
         self.sent_tokens += tokens
+        if self.requests is None and self.tokens is None:
+            self._blind = self.sent_requests  # sent with no pace at all
         return Ticket(self.sent_requests, self.sent_tokens, now, tokens)
 
     async def acquire(self, tokens: int) -> Ticket:
@@ -202,7 +205,7 @@ class AdaptiveLimiter:
     def release(self) -> None:
         """The attempt holding a slot has its answer (or failed)."""
         self.in_flight -= 1
-        if self._probing or self._window is not None:
+        if self._window is not None:
             self._changed()
 
     def settle(self, reserved: int, actual: int, *, refused: bool = False) -> None:
@@ -244,22 +247,28 @@ class AdaptiveLimiter:
         horizon = now - C.MEASURE_WINDOW
         while admitted and admitted[0][0] < horizon:
             admitted.popleft()
-        if self._probing:
-            self._probing = False
-            if self.requests is None and self.tokens is None:
-                self._window = 2.0  # nothing known: slow start
-            self._changed()
-        elif self._window is not None:
+        if self._window is None:
+            return
+        if self.requests is not None or self.tokens is not None:
+            self._window = None  # the server named its limits: the pace rules from now on
+        else:
             self._window += C.SLOW_START_GROWTH
             if self._max_in_flight is not None and self._window >= self._max_in_flight:
                 self._window = None
-            self._changed()
+        self._changed()
 
     def limited(self, kind: Kind | None, ticket: Ticket) -> None:
-        """The server refused ``ticket``'s request for its rate (``kind``: which limit)."""
+        """The server refused ``ticket``'s request for its rate (``kind``: which limit).
+
+        With no pace at all (nothing configured, announced or found), one refusal alone
+        sets none: it may be one request the server keeps refusing (see
+        :mod:`.refusals`). A second refusal within ``CORROBORATE_SECONDS`` sets the pace
+        from what the server admitted over the last second (:class:`~.control.RateControl`).
+        A request that left before any pace existed (the first wave) and is refused under
+        a limit known by now cuts nothing: the pace never sent it (a busy key's empty
+        quota refuses a first wave; the announced limit, not a cut, is the answer).
+        """
         now = self._clock()
-        self._probing = False
-        self._window = None  # a pace takes over from the slow start
         if kind is not None:
             kinds: tuple[Kind, ...] = (kind,)
         else:
@@ -267,8 +276,11 @@ class AdaptiveLimiter:
         horizon = now - C.MEASURE_WINDOW
         recent = [(at, tokens) for at, tokens in self._admitted if at >= horizon]
         hold = 0.0
+        blind = ticket.requests <= self._blind
         for k in kinds:
             cell: Cell | None = getattr(self, k)
+            if blind and self.ceiling(k) is not None:
+                continue
             if k == "requests":
                 measured = len(recent) / C.MEASURE_WINDOW
             else:
@@ -287,6 +299,8 @@ class AdaptiveLimiter:
                 # window; send nothing more until the oldest of it has left the window.
                 hold = recent[0][0] + C.MEASURE_WINDOW
         self._refresh(now)
+        if self.requests is not None or self.tokens is not None:
+            self._window = None  # a pace takes over from the slow start
         if hold > now:
             for c in (self.requests, self.tokens):
                 if c is not None:
