@@ -158,7 +158,9 @@ async def test_after_the_first_wave_the_announced_limit_paces_the_crowd() -> Non
 
     await time.run(*(one() for _ in range(20)))  # more than the window: the pace rules
     assert limiter.in_flight == C.FIRST_WAVE - 1 + 20
-    assert all(g == pytest.approx(0.1 / C.LIMIT_HEADROOM) for g in gaps(starts[1:]))
+    # The wave used the server's current window: the pace starts after it.
+    assert starts[0] == pytest.approx(START + C.FIRST_WAVE * 0.1 / C.LIMIT_HEADROOM)
+    assert all(g == pytest.approx(0.1 / C.LIMIT_HEADROOM) for g in gaps(starts))
 
 
 REFUSED = {"error": {"code": "rate_limit_exceeded", "type": "requests", "message": "busy"}}
@@ -268,5 +270,7 @@ async def test_a_first_wave_refused_by_a_busy_key_cuts_no_pace() -> None:
     assert cell_rate == pytest.approx(10 * C.LIMIT_HEADROOM)
     # A request the pace sent, refused: that one cuts.
     [lease] = await time.run(gate.acquire(r, r.body))
+    # It waited for the server's Retry-After only: the refused wave used no quota.
+    assert time.now == pytest.approx(START + 1.0)
     refuse(gate, lease, headers)
     assert cell.rate == pytest.approx(10 * C.LIMIT_HEADROOM * C.DECREASE)

@@ -93,6 +93,7 @@ class AdaptiveLimiter:
         self._window: float | None = float(max(first_wave, 1)) if probe_first else None
         self._max_in_flight = max_in_flight
         self._blind = 0  # requests up to this number left before any pace existed
+        self._charged = 0  # ...and up to this one were charged to a limit learned later
         self.in_flight = 0
         self.in_flight_tokens = 0
         self.sent_requests = 0
@@ -280,6 +281,8 @@ class AdaptiveLimiter:
         for k in kinds:
             cell: Cell | None = getattr(self, k)
             if blind and self.ceiling(k) is not None:
+                if cell is not None and ticket.requests <= self._charged:
+                    cell.refund(1 if k == "requests" else ticket.cost)  # it used no quota
                 continue
             if k == "requests":
                 measured = len(recent) / C.MEASURE_WINDOW
@@ -337,7 +340,9 @@ class AdaptiveLimiter:
                 self._learned[kind] = state.limit
                 changed = True
         if changed:
+            before = (self.requests, self.tokens)
             self._refresh(now)
+            self._charge_unpaced(before, ticket, now)
             self._changed()
             log.debug("limiter: server limits rpm=%s tpm=%s", *self._learned.values())
         if now < self._paused_until:
@@ -353,6 +358,29 @@ class AdaptiveLimiter:
         self._sync("tokens", self.tokens, snapshot.tokens, since_tokens, elapsed, now)
         self._changed()
         return snapshot
+
+    def _charge_unpaced(
+        self, before: tuple[Cell | None, Cell | None], ticket: Ticket | None, now: float
+    ) -> None:
+        """A limit just learned counts what already went without it (the first wave).
+
+        Those requests used the server's current window: the pace starts after them, not
+        on top of them (a per-second window would refuse the overlap).
+        """
+        horizon = now - C.MEASURE_WINDOW
+        recent = [tokens for at, tokens in self._admitted if at >= horizon]
+        start = ticket.at if ticket is not None else now
+        self._charged = self.sent_requests
+        for old, kind in zip(before, KINDS, strict=True):
+            cell: Cell | None = getattr(self, kind)
+            if old is not None or cell is None:
+                continue
+            if kind == "requests":
+                units = float(self.in_flight + len(recent))
+            else:
+                units = float(self.in_flight_tokens + sum(recent))
+            if units > 0:
+                cell.reserve(units, start)
 
     @staticmethod
     def _sync(
