@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from pathlib import Path
 
 from surge import _constants as C
+from surge.io.formats import content_id
 from surge_sim.limiter import TokenBucket
 
 from .helpers import (
@@ -86,9 +88,10 @@ def test_learned_rpm_keeps_429s_to_the_first_wave(sim_factory, tmp_path: Path) -
 
 
 def test_configured_tpm_against_a_busy_server(sim_factory, tmp_path: Path) -> None:
-    """--tpm 60000 (1000 tokens/s) with max_tokens=50: each request costs ~60 tokens.
+    """--tpm 60000 (1000 tokens/s) with max_tokens=50: each request costs ~53 tokens.
 
-    The simulator charges prompt + max_tokens, the same formula surge estimates with, and
+    The simulator charges characters/4 + max_tokens as OpenAI does (its default), the same
+    formula surge estimates with, and
     its token bucket is drained first so it admits only what refills (1000/s). Surge paces
     at 990/s with a 250-token burst: a couple of 429s at the start at most, and the tokens
     admitted per second stay at the limit.
@@ -108,7 +111,8 @@ def test_configured_tpm_against_a_busy_server(sim_factory, tmp_path: Path) -> No
     assert len(records) == 50 and all(is_ok(r) for r in records)
     stats = sim.stats()
     assert stats["by_status"].get("429", 0) <= 3, stats["by_status"]
-    cost = {r["custom_id"]: r["response"]["body"]["usage"]["prompt_tokens"] + 50 for r in records}
+    text = {content_id(f"prompt {i}"): f"prompt {i}" for i in range(50)}
+    cost = {r["custom_id"]: math.ceil(len(text[r["custom_id"]]) / 4) + 50 for r in records}
     admitted = sorted(
         (e["t"], cost[e["client_request_id"]]) for e in stats["requests"] if e["status"] == 200
     )
