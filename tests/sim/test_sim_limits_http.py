@@ -30,7 +30,9 @@ async def test_headers_on_every_response_and_remaining_decreases(sim_factory: An
     sim = sim_factory(rpm=600, tpm=100_000)
     remaining, remaining_tokens = [], []
     for i in range(3):
-        status, _, headers = await post(sim, "/chat/completions", chat(f"q{i}", max_tokens=10))
+        # max_tokens 1,000: each charge is far above what refills between two requests.
+        body = chat(f"q{i}", max_tokens=1000)
+        status, _, headers = await post(sim, "/chat/completions", body)
         assert status == 200
         assert headers["x-ratelimit-limit-requests"] == "600"
         assert headers["x-ratelimit-limit-tokens"] == "100000"
@@ -39,7 +41,7 @@ async def test_headers_on_every_response_and_remaining_decreases(sim_factory: An
         remaining.append(int(headers["x-ratelimit-remaining-requests"]))
         remaining_tokens.append(int(headers["x-ratelimit-remaining-tokens"]))
         if i == 0:  # the cost is characters/4 + max_tokens (OpenAI's estimate), not usage
-            assert remaining_tokens[0] == 100_000 - math.ceil(len("q0") / 4) - 10
+            assert remaining_tokens[0] == 100_000 - math.ceil(len("q0") / 4) - 1000
     assert remaining[0] == 599
     assert remaining[0] > remaining[1] > remaining[2]
     assert remaining_tokens[0] > remaining_tokens[1] > remaining_tokens[2]
