@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from .. import _constants as C
 from .cell import Cell
 from .control import RateControl
-from .headers import LimitState, RateLimitSnapshot, parse_headers
+from .headers import RateLimitSnapshot, parse_headers
 from .seam import KINDS, Kind, RateLimiter, Ticket
 
 __all__ = ["AdaptiveLimiter", "Cell", "Kind", "RateLimiter", "Ticket"]
@@ -354,8 +354,15 @@ class AdaptiveLimiter:
             since_requests = self.sent_requests - ticket.requests
             since_tokens = self.sent_tokens - ticket.tokens
             elapsed = max(0.0, now - ticket.at)
-        self._sync("requests", self.requests, snapshot.requests, since_requests, elapsed, now)
-        self._sync("tokens", self.tokens, snapshot.tokens, since_tokens, elapsed, now)
+        for kind, state, since in (
+            ("requests", snapshot.requests, since_requests),
+            ("tokens", snapshot.tokens, since_tokens),
+        ):
+            cell: Cell | None = getattr(self, kind)
+            usable = state.usable(elapsed=elapsed, sent_since=since) if state else None
+            if cell is not None and usable is not None and usable < cell.available(now):
+                log.debug("limiter: server has %.0f %s left; slowing down", usable, kind)
+                cell.cap_available(usable, now)
         self._changed()
         return snapshot
 
@@ -381,27 +388,6 @@ class AdaptiveLimiter:
                 units = float(self.in_flight_tokens + sum(recent))
             if units > 0:
                 cell.reserve(units, start)
-
-    @staticmethod
-    def _sync(
-        kind: str,
-        cell: Cell | None,
-        state: LimitState | None,
-        sent_since: float,
-        elapsed: float,
-        now: float,
-    ) -> None:
-        if cell is None or state is None or state.remaining is None or state.limit is None:
-            return
-        # x-ratelimit-reset-* is deliberately not used to hold requests: for the token
-        # buckets providers run, "reset" is the time to refill *completely*, while the next
-        # unit is back after one spacing, which the cell already enforces.
-        # The server's figure dates from when that request arrived: since then it has
-        # refilled (limit/60 per second, as buckets do) and admitted what we sent after.
-        usable = state.remaining + elapsed * state.limit / 60.0 - sent_since
-        if usable < cell.available(now):
-            log.debug("limiter: server has %.0f %s left; slowing down", usable, kind)
-            cell.cap_available(usable, now)
 
     def __repr__(self) -> str:
         paused = max(0.0, self._paused_until - self._clock())
