@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["Admission", "Ledger", "Skip", "fingerprint"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, once per skipped line
 class Skip:
     """An item whose result the output already holds."""
 
@@ -79,18 +79,16 @@ class Ledger:
         self._recorded = recorded
         self._ids = SeenIds()
         self._resent = DigestSet()  # ids whose output line this run supersedes
-        self._seen = 0
         self._repeats: dict[str, int] = {}  # content ids seen more than once: last occurrence
         self.retry_failed = retry_failed
         self.keep_stale = keep_stale
-        self.known_seen = 0  # ids of this input the output already held
         self.input_complete = False
         # Library calls return one result per input, in order: they need the final ids.
         self.order: list[str] | None = [] if remember_order else None
         self._stats: RunStats | None = None
 
     def __repr__(self) -> str:
-        return f"Ledger(seen={self._seen}, known={self.known_seen}, complete={self.input_complete})"
+        return f"Ledger(seen={len(self._ids)}, complete={self.input_complete})"
 
     def attach(self, stats: RunStats) -> None:
         """Count re-sent (changed) requests and skipped transient failures in ``stats``."""
@@ -147,12 +145,8 @@ class Ledger:
         key = (hash(orjson.dumps(custom_id)) & MASK64) or 1  # id_digest, inlined
         if not self._ids.add(key):
             return None
-        self._seen += 1
         recorded = self._recorded.take(key)
-        if recorded is None:
-            return 0
-        self.known_seen += 1
-        return recorded
+        return 0 if recorded is None else recorded
 
     def _unique(self, custom_id: str) -> tuple[str, int]:
         """``custom_id``, or ``custom_id#2``, ``#3``... if taken."""
