@@ -310,7 +310,7 @@ class Engine:
             for item in batch:
                 if stopping():
                     return False
-                if isinstance(item, Request):
+                if isinstance(item, Request) and not item.content_id:  # made ids are fine
                     problem = id_problem(item.custom_id)
                     if problem is not None:
                         item = InputError(problem, line=item.line)

@@ -195,12 +195,15 @@ class Ledger:
                 )
                 return self._line_error(dup_id, entry, item.line, "invalid_input", message)
         item.fingerprint, bits = request_fingerprint(item)
-        admission: Admission = item
-        if recorded & RECORDED:
+        if recorded == bits | RECORDED:  # answered, by a line for this very request
+            admission: Admission = Skip(item.custom_id, False)
+        elif recorded & RECORDED:
             skip = self._decide(item, recorded, bits)
             if skip is None:
                 self._resent.add(id_digest(item.custom_id))  # its new line replaces the old
             admission = skip or item
+        else:
+            admission = item
         if self.order is not None:
             self.order.append(admission.custom_id)
         return admission
