@@ -166,3 +166,23 @@ def test_markers_across_scan_blocks_are_all_found(tmp_path: Path) -> None:
             assert recorded._find_all(f, marker, 3000) == [o for o in offsets if o + 17 <= 3000]
     finally:
         recorded._SCAN_BLOCK = old
+
+
+def test_writing_an_admitted_result_never_reads_the_id_spill(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from surge.io import seen
+    from surge.io.ledger import Ledger
+    from surge.models import Request
+
+    reads: list[int] = []
+    real = seen._Spill.__contains__
+    monkeypatch.setattr(
+        seen._Spill, "__contains__", lambda self, k: reads.append(k) or real(self, k)
+    )
+    ledger = Ledger()
+    ids = [f"row-{i}" for i in range(140_000)]  # past 256 x 512: chunks on disk
+    for custom_id in ids:
+        ledger.admit(Request(custom_id=custom_id, body={"model": "m", "messages": []}))
+    reads.clear()
+    assert not any(ledger.supersedes(custom_id) for custom_id in ids[::7])
+    assert reads == []  # once per result line: a disk read each would cost a fresh run dearly
+    ledger.close()

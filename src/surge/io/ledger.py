@@ -114,15 +114,16 @@ class Ledger:
     def supersedes(self, custom_id: str) -> bool:
         """Whether a line now written for ``custom_id`` replaces one the file holds.
 
-        True for a request this run sent again (changed, or a failure retried). A line
-        written without being admitted (a Batch fetch) asks the output itself; from then
-        on the id counts as written, so a second line for it supersedes the first.
+        True for a request this run sent again (changed, or a failure retried). Lines
+        written without admissions (a Batch fetch, the merge of ``--workers`` parts) ask
+        the output itself; from then on the id counts as written, so a second line for it
+        supersedes the first. Once per result line: no disk read of the id set here.
         """
         key = id_digest(custom_id)
         if key in self._resent:
             return True
-        if not self._ids.add(key):
-            return False  # admitted in this run with no line in the output: the first one
+        if len(self._ids):
+            return False  # every line of a run that admits was admitted first
         self._resent.add(key)
         return self._recorded.take(key) is not None
 
