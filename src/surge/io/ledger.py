@@ -19,7 +19,7 @@ custom_ids stay unique within a run: a repeated id is an error line named ``id#2
 occurrence, ``t-...-2``.
 
 Memory stays flat in N: the ids of this run are a :class:`~surge.io.seen.SeenIds` (about
-4 bytes each in memory), and what the output holds is read as the input asks for it
+2 bytes each in memory), and what the output holds is read as the input asks for it
 (:class:`~surge.io.recorded.RecordedIndex`), not loaded.
 """
 
