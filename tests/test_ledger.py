@@ -174,3 +174,13 @@ def test_digest_tables_behave_like_set_and_dict(keys: list[int]) -> None:
         assert table.get(key) == value and key in seen
     assert sorted(seen) == sorted(ref_set)
     assert table.get(12345678901234567) == reference.get(12345678901234567)
+
+
+def test_an_unsendable_request_recorded_as_unsendable_is_recorded_again() -> None:
+    from surge.io.records import UNSENT as unsent
+
+    done = DigestMap()
+    done[id_digest("bad")] = unsent | RECORDED | FAILED  # an invalid line, recorded before
+    ledger = Ledger(done)
+    bad = Request(custom_id="bad", body={"x": {1, 2}}, url=URL)  # a set: no JSON for it
+    assert not isinstance(ledger.admit(bad), Skip)

@@ -196,7 +196,7 @@ class Ledger:
                 )
                 return self._line_error(dup_id, entry, item.line, "invalid_input", message)
         item.fingerprint, bits = request_fingerprint(item)
-        if recorded == bits | RECORDED:  # answered, by a line for this very request
+        if recorded == bits | RECORDED and bits != UNSENT:  # answered, for this very request
             admission: Admission = Skip(item.custom_id, False)
         elif recorded & RECORDED:
             skip = self._decide(item, recorded, bits)
