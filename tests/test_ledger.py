@@ -180,7 +180,7 @@ def test_an_unsendable_request_recorded_as_unsendable_is_recorded_again() -> Non
     from surge.io.records import UNSENT as unsent
 
     done = DigestMap()
-    done[id_digest("bad")] = unsent | RECORDED | FAILED  # an invalid line, recorded before
+    done[id_digest("bad")] = unsent | RECORDED  # recorded as never sent
     ledger = Ledger(done)
     bad = Request(custom_id="bad", body={"x": {1, 2}}, url=URL)  # a set: no JSON for it
     assert not isinstance(ledger.admit(bad), Skip)
