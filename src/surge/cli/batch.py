@@ -325,7 +325,8 @@ def _online(
     """Re-send what the batches did not answer, online, through surge's own run."""
     from ..config import Limits, RetryPolicy, Timeout
     from .main import run_async
-    from .runner import RunRequest, execute_run
+    from .run_request import RunRequest
+    from .runner import execute_run
 
     _say("surge: sending online what the batches did not answer")
     request = RunRequest(

@@ -249,7 +249,9 @@ def run_command(
     from ..config import Endpoint, FlexFallback, Limits, RetryPolicy, RunOptions, Timeout
     from ..io.formats import parse_param
     from ..io.table_job import TableJob, is_table_input
-    from .runner import RunRequest, check_run, execute_run
+    from .check import check_run
+    from .run_request import RunRequest
+    from .runner import execute_run
 
     _configure_logging(verbose)
     try:
