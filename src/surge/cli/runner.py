@@ -75,7 +75,6 @@ async def _run(
     extras: RunExtras,
     display: Listener | None = None,
 ) -> RunStats:
-    await extras.prepare()
     await extras.check_prices(request.input_path, request.requests(RequestBuilder(request.options)))
 
     settings = request.settings

@@ -67,14 +67,11 @@ class RunExtras:
             extras.steps.append(CacheStep(extras.cache, url_for=endpoint.url_for))
         extras.priced = priced
         if priced:
+            # Off the critical path: the first request need not wait for ~0.5 s of loading
+            # (the cost step looks prices up in a thread when an answer is in).
+            extras.book.load_in_background()
             extras.steps.append(CostStep(extras.book, extras.budget, on_exhausted=exhausted))
         return extras
-
-    async def prepare(self) -> None:
-        """Load the price data before the run: in the middle of it, its half second of CPU
-        would hold up the event loop and every request with it."""
-        if self.priced:
-            await asyncio.to_thread(self.book.preload)
 
     async def check_prices(
         self, input_path: str, requests: AsyncIterable[Request | InputError]
@@ -93,7 +90,12 @@ class RunExtras:
                 continue
             model = item.body.get("model")
             name = model if isinstance(model, str) else None
-            if self.book.price(name) is None:
+            # A first lookup may wait for the library to load: not on the event loop.
+            known = self.book.known(name)
+            price = (
+                self.book.price(name) if known else await asyncio.to_thread(self.book.price, name)
+            )
+            if price is None:
                 key = name or "(no model)"
                 missing[key] = missing.get(key, 0) + 1
         if missing:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -122,6 +123,7 @@ class PriceBook:
         self._overrides = dict(overrides or {})
         self._library = library
         self._cache: dict[str, Price | None] = {}
+        self._loader: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"PriceBook({len(self._overrides)} overrides, library={self._library})"
@@ -146,6 +148,16 @@ class PriceBook:
         if self._library:
             _library_price("gpt-4o-mini")
 
+    def load_in_background(self) -> None:
+        """Start loading the price library in a thread; the first lookup waits for it.
+
+        A run starts this before it starts anything else, so the library loads while the
+        input is opened and the first requests go out, not in front of them.
+        """
+        if self._library and self._loader is None:
+            self._loader = threading.Thread(target=self.preload, name="surge-prices", daemon=True)
+            self._loader.start()
+
     def known(self, model: str | None) -> bool:
         """Whether :meth:`price` answers at once (no library lookup left to do)."""
         return not model or model in self._overrides or model in self._cache
@@ -156,5 +168,7 @@ class PriceBook:
         if model in self._overrides:
             return self._overrides[model]
         if model not in self._cache:
+            if self._loader is not None:
+                self._loader.join()  # one load, not a second one racing it
             self._cache[model] = _library_price(model) if self._library else None
         return self._cache[model]
