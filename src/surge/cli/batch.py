@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from ..batch.split import MAX_REQUESTS
 from ..batch.state import BatchState
 from ..batch.workflow import BatchJob, BatchSettings, FetchReport
 from ..config import Endpoint, RunOptions
@@ -56,10 +57,10 @@ _input_options = options(
     request_options(),
     click.option(
         "--max-requests",
-        type=click.IntRange(1, 50_000),
-        default=50_000,
+        type=click.IntRange(1, MAX_REQUESTS),
+        default=MAX_REQUESTS,
         show_default=True,
-        help="Requests per batch at most (the API allows 50,000).",
+        help=f"Requests per batch at most (the API allows {MAX_REQUESTS:,}).",
     ),
     click.option(
         "--retry-failed",
@@ -90,7 +91,7 @@ def _settings(kw: dict[str, Any]) -> BatchSettings:
         endpoint=Endpoint(base_url=kw.get("base_url"), api_key=kw.get("api_key")),
         options=options,
         input_format=kw.get("input_format") or "auto",
-        max_requests=kw.get("max_requests") or 50_000,
+        max_requests=kw.get("max_requests") or MAX_REQUESTS,
         poll_interval=kw.get("poll_interval") or 30.0,
     )
 
