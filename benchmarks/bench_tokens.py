@@ -23,7 +23,9 @@ def main() -> None:
     require_surge()
     rows = []
     for name, tpm in (("surge --tpm", float(args.tpm)), ("surge (no limit given)", None)):
-        with sim("--tpm", str(args.tpm), "--latency", "0.2", "--no-log") as server:
+        # A server that counts real tokens (the simulator's default is OpenAI's estimate).
+        counting = ("--token-counting", "usage")
+        with sim("--tpm", str(args.tpm), *counting, "--latency", "0.2", "--no-log") as server:
             t0 = time.perf_counter()
             outcome = surge_amap(server.url, args.n, args.concurrency, tpm=tpm, name=name)
             wall = time.perf_counter() - t0

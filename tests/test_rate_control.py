@@ -53,8 +53,21 @@ def test_a_refusal_below_the_known_limit_lowers_the_plateau_for_good() -> None:
     assert control.rate(C.KNOWN_PROBE_DELAY + 600, 133.0) == pytest.approx(133.0)
 
 
+def test_with_no_pace_a_lone_refusal_sets_none() -> None:
+    """One request refused now and then (the same one, or not) is no measured rate."""
+    control = RateControl()
+    assert not control.limited(now=1.0, current=None, measured=18.0, sent=40, mark=30)
+    step = C.CORROBORATE_SECONDS + 0.1
+    assert not control.limited(now=1.0 + step, current=None, measured=18.0, sent=80, mark=70)
+    assert control.rate(1.0 + step, None) is None
+    # Another refusal within CORROBORATE_SECONDS: several refused at once is a rate.
+    assert control.limited(now=1.2 + step, current=None, measured=18.0, sent=85, mark=81)
+    assert control.rate(1.2 + step, None) == pytest.approx(18.0 * C.DECREASE)
+
+
 def test_without_a_ceiling_the_pace_starts_from_what_the_server_admitted() -> None:
     control = RateControl()
+    assert not control.limited(now=0.9, current=None, measured=18.0, sent=39, mark=29)
     assert control.limited(now=1.0, current=None, measured=18.0, sent=40, mark=30)
     assert control.rate(1.0, None) == pytest.approx(18.0 * C.DECREASE)
     # Later, faster than the server admits: the answers' rate, not the pace, is the level.

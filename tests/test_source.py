@@ -290,3 +290,48 @@ async def test_iter_items_sync_and_async() -> None:
         assert isinstance(out[0], Request) and out[0].custom_id == cid("a")
         assert isinstance(out[1], Request) and out[1].custom_id == "b"
         assert isinstance(out[2], InputError)
+
+
+async def _in_batches(path: Path, **kwargs: Any) -> list[list[Request | InputError]]:
+    return [batch async for batch in read_lines(path, builder(), **kwargs).batches()]
+
+
+@pytest.mark.parametrize("batch_bytes", [8, 1 << 16])
+@pytest.mark.parametrize("input_format", ["auto", "jsonl", "text"])
+async def test_batches_give_what_one_at_a_time_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int, input_format: Any
+) -> None:
+    monkeypatch.setattr(source, "_BATCH_BYTES", batch_bytes)
+    path = tmp_path / "in.txt"
+    lines = [b"\xef\xbb\xbf", b'{"id": "a", "prompt": "one"}', b"", b"  \t", b"caf\xe9"]
+    lines += [b'"two"\r', b"{broken", b"[1]", b"plain three", b"", b'{"prompt": "four"}']
+    path.write_bytes(b"\n".join(lines * 40) + b"\nno newline at the end")
+    one_by_one = await read(path, input_format=input_format)
+    batches = await _in_batches(path, input_format=input_format)
+    assert all(0 < len(batch) <= source._ITEMS_PER_BATCH for batch in batches)
+    flat = [item for batch in batches for item in batch]
+    assert summary(flat) == summary(one_by_one)
+    assert [item.line for item in flat] == [item.line for item in one_by_one]
+    # Blank lines are no items, a bad line is one; the first BOM-only line is blank
+    # (later ones are not), and the last line has no newline.
+    assert len(flat) == 40 * 8 - 1 + 1
+    if batch_bytes == 8:
+        assert len(batches) > 40
+
+
+async def test_batches_go_on_after_items_taken_one_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"".join(b"prompt %d\n" % i for i in range(5000)))
+    stream = read_lines(path, builder())
+    first = [await anext(stream), await anext(stream)]
+    rest = [item async for batch in stream.batches() for item in batch]
+    assert [item.line for item in first + rest] == list(range(1, 5001))
+
+
+async def test_forced_text_drops_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"\xef\xbb\xbffirst\nsecond\n")
+    assert summary(await read(path, input_format="text")) == [
+        (1, cid("first"), "first"),
+        (2, cid("second"), "second"),
+    ]

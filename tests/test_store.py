@@ -382,3 +382,65 @@ def test_memory_store_keeps_nothing() -> None:
     store.write(ok("a"))
     store.close()
     assert store.open().recorded("a") is False
+
+
+def _run(
+    path: Path, *requests: Request, complete: bool = True, text: str = "answer"
+) -> list[object]:
+    """One run over ``requests``: what the ledger decided; sent ones are answered."""
+    store = JsonlStore(path)
+    ledger = store.open()
+    decisions: list[object] = []
+    for r in requests:
+        decision = ledger.admit(r)
+        decisions.append(decision)
+        if isinstance(decision, Request):
+            store.write(
+                ok(decision.custom_id, f"{text}:{decision.custom_id}", decision.fingerprint)
+            )
+    if complete:
+        ledger.end_of_input()
+    store.close()
+    return decisions
+
+
+def test_a_line_sent_again_supersedes_the_old_one_even_before_compaction(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    _run(path, request("a"), request("b"), text="one")
+    # The prompt of "a" was edited; the run stops before its input ends (no compaction).
+    decisions = _run(path, request("a", "edited"), complete=False, text="two")
+    assert isinstance(decisions[0], Request)
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 3 and b'"supersedes":true' in lines[2]
+    assert b"supersedes" not in lines[0] + lines[1]
+    # The same edited prompt again: its newest line answers it, nothing is sent.
+    decisions = _run(path, request("a", "edited"), request("b"))
+    assert all(isinstance(d, Skip) for d in decisions)
+    assert [(r.custom_id, r.text) for r in read_results(path)] == [("b", "one:b"), ("a", "two:a")]
+    # Compacted: one line per id, and none says it supersedes another any more.
+    assert b"supersedes" not in path.read_bytes()
+    assert orjson.loads(path.read_bytes().splitlines()[1])["surge"]["fingerprint"]
+
+
+def test_reverting_an_edit_sends_again_and_keeps_only_the_newest(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    _run(path, request("a"), text="one")
+    _run(path, request("a", "edited"), complete=False, text="two")
+    decisions = _run(path, request("a"), text="three")  # back to the first prompt
+    assert isinstance(decisions[0], Request)  # the current line answers the edit, not this
+    assert [r.text for r in read_results(path)] == ["three:a"]
+
+
+def test_a_model_answer_with_a_supersedes_key_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    odd = Result(custom_id="x", status_code=200, body={"supersedes": True}, fingerprint="ab" * 8)
+    write_all(path, [odd, ok("y")])
+    store = JsonlStore(path, keep_stale=True)  # as a Batch fetch opens it
+    ledger = store.open()
+    assert ledger.recorded("x") and ledger.recorded("y")  # the body's key is no marker
+    store.write(ok("x", "again"))  # not admitted: asks the output, which has "x"
+    ledger.end_of_input()
+    store.close()
+    assert [r.text for r in read_results(path)] == ["fine", "again"]
+    write_all(path, [odd])
+    assert b'"body":{"supersedes":true}' in path.read_bytes()

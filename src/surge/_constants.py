@@ -45,6 +45,20 @@ MEASURE_WINDOW = 1.0
 # Slow start (nothing known, no headers): the number in flight grows by this much per
 # answer, i.e. by half per round trip, so the first overshoot is a third of what was sent.
 SLOW_START_GROWTH = 0.5
+# Nothing configured: this many requests per (endpoint, model) go before the server has
+# said anything (its headers may name the limits); the crowd waits for the first answer.
+# Covers small jobs (the demo's 5 and 3 requests) in one round trip; a big job's first
+# wave is still a few requests, under one second's quota of any tier's limits.
+FIRST_WAVE = 8
+# With no pace at all (nothing known), a rate-limit 429 sets one from what the server
+# admitted only if another request is refused within this many seconds: one refusal
+# alone may be one request the server keeps refusing, not a refused rate.
+CORROBORATE_SECONDS = 1.0
+# The same request refused again, while the server admitted others and refused at most
+# this share of them since its last refusal: that request is refused, not the rate.
+REFUSED_REQUEST_SHARE = 0.05
+# How many refused requests are remembered (per endpoint and model) to tell them apart.
+REFUSED_REQUESTS_KEPT = 1024
 # No pace ever falls below this many units per second (one request a minute).
 MIN_RATE = 1.0 / 60.0
 

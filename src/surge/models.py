@@ -206,8 +206,12 @@ class Result:
             raise APIConnectionError(message)
         raise RequestError(message, code=code)
 
-    def to_output(self) -> dict[str, Any]:
-        """This result as one Batch-API output record (a dict ready for JSON)."""
+    def to_output(self, *, supersedes: bool = False) -> dict[str, Any]:
+        """This result as one Batch-API output record (a dict ready for JSON).
+
+        ``supersedes``: the file this line goes to already holds a line for its custom_id,
+        which this one replaces (see surge.io.recorded).
+        """
         response = None
         if self.status_code is not None:
             response = {
@@ -228,8 +232,11 @@ class Result:
             meta.update(self.notes)
         # Last, and in this order: resume reads them from the end of the line without
         # parsing it (surge.io.records). null marks an invalid line (nothing was sent).
+        meta.pop("supersedes", None)
         meta.pop("fingerprint", None)
         meta.pop("failure", None)
+        if supersedes:
+            meta["supersedes"] = True
         if self.fingerprint is not None or self.line_error:
             meta["fingerprint"] = self.fingerprint
         failure = self.failure

@@ -60,10 +60,10 @@ _rate = click.FloatRange(0.0, 1.0)
 @click.option(
     "--token-counting",
     type=click.Choice(["usage", "estimate"]),
-    default="usage",
+    default="estimate",
     show_default=True,
-    help="Tokens limit charge: real prompt count, or characters/4 (as OpenAI estimates); "
-    "both add max_tokens.",
+    help="Tokens limit charge: characters/4 (as OpenAI estimates), or the real prompt "
+    "count; both add max_tokens.",
 )
 @click.option(
     "--limit-headers/--no-limit-headers", default=True, help="Send x-ratelimit-* headers."

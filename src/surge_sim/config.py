@@ -65,10 +65,12 @@ class SimConfig:
             many seconds (``limit * quantum / 60`` each), as OpenAI documents ("60,000
             requests/minute may be enforced as 1,000 requests/second"); the headers keep
             reporting the per-minute view, so they promise room the window may not have.
-        token_counting: what a request costs the tokens limit. ``"estimate"`` is what
-            OpenAI documents: ``characters / 4`` of the prompt plus ``max_tokens`` (times
-            ``n``), while ``usage`` reports the real tokenizer count; ``"usage"`` charges
-            the real prompt count plus ``max_tokens`` (or the real completion without it).
+        token_counting: what a request costs the tokens limit. ``"estimate"`` (the
+            default) is what OpenAI documents: ``characters / 4`` of the prompt plus
+            ``max_tokens`` (times ``n``), while ``usage`` reports the real tokenizer count;
+            ``"usage"`` charges the real prompt count plus ``max_tokens`` (a server that
+            counts real tokens, as some self-hosted ones do). Without ``max_tokens``, both
+            charge the real completion.
         limit_headers: send ``x-ratelimit-*`` headers (off: like vLLM and many proxies).
         retry_after: send ``retry-after``/``retry-after-ms`` with a 429.
         per_model: every model gets its own limits (``rpm``/``tpm`` each), as providers do.
@@ -118,7 +120,7 @@ class SimConfig:
     limit_mode: LimitMode = "rolling"
     window_seconds: float = 60.0
     limit_quantum: float = 0.0
-    token_counting: TokenCounting = "usage"
+    token_counting: TokenCounting = "estimate"
     limit_headers: bool = True
     retry_after: bool = True
     per_model: bool = False

@@ -45,6 +45,8 @@ async def test_bad_library_requests_are_their_own_errors(sim) -> None:
     for result, problem in zip(results[1:5], problems, strict=True):
         assert result.error is not None and result.error.code == "invalid_input"
         assert problem in result.error.message, result.error.message
+    # Each keeps the id it was given when that id is usable, else names its position.
+    assert [r.custom_id for r in results[1:5]] == ["not-json", "line-3", "line-4", "bad-url"]
     assert sim.stats(log=False)["received"] == 2
 
 
@@ -75,21 +77,56 @@ async def _finish_times(sim: Any, prompts: list[str]) -> dict[str, float]:
 
 
 async def test_one_refused_request_does_not_slow_the_others(sim_factory) -> None:
-    sim = sim_factory(refuse_marker="STUCK")
+    """One request always 429 (no Retry-After, no headers) while 2,000 others go.
+
+    The refused request is the very first one, so it is in the first wave, before the
+    server has admitted anything. Its backoff (0.5 + 1 + 2 + 4 s, each jittered down by
+    up to 25%) is its own: it gives back its slot and pauses no one. Nor is it taken for
+    a rate limit: one refusal alone sets no pace (nothing was known), and its repeats,
+    while the server admits the others, are that request's, not the rate's. So the
+    others do the same work as alone (plus five zero-latency refusals, 0.25% more
+    attempts) and finish as fast, up to this machine's run-to-run noise: the bound is the
+    slower of two runs alone (one before, one after) x 1.25 + 0.3 s. What it catches: a
+    shared backoff holds everyone for >= 5.6 s; a pace taken from the first wave's few
+    answers held the rest for seconds; a pace cut on a repeat costs its hold (up to a
+    second: 1.55 s against 0.54 s alone was seen) and 20% of the rate.
+    """
+    sim = sim_factory(refuse_marker="STUCK", latency=0.05)
     others = [f"prompt {i}" for i in range(2000)]
-    alone = max((await _finish_times(sim, others)).values())  # full speed, measured now
+    before = max((await _finish_times(sim, others)).values())  # full speed, measured now
     done_at = await _finish_times(sim, ["STUCK forever", *others])
+    after = max((await _finish_times(sim, others)).values())
     assert len(done_at) == 2001
     stuck = done_at.pop(content_id("STUCK forever"))
-    # Backoff 0.5 + 1 + 2 + 4 s, each jittered down by up to 25%, for the refused one; the
-    # 2,000 others do not wait with it (when a client backoff paused everyone, they took
-    # as long as the refused one, >= 5.6 s). They are not quite at full speed either: a
-    # 429 without headers is also evidence of an unknown rate limit, and the limiter's
-    # pace cut costs the others up to about a second (seen: 1.55 s against 0.54 s alone
-    # in one CI run). Telling a refused *request* from a refused *rate* is open (issue 6).
     assert stuck > 0.75 * 7.5, stuck
-    assert max(done_at.values()) < alone * 1.5 + 1.5, (max(done_at.values()), alone)
+    took = max(done_at.values())
+    assert took < max(before, after) * 1.25 + 0.3, (took, before, after)
     assert sim.stats(log=False)["by_status"]["429"] == 5
+
+
+async def test_a_refused_request_does_not_hide_a_real_rate_limit(sim_factory) -> None:
+    """The same request always refused, *and* a rate limit without headers or Retry-After
+    (600 RPM enforced per second: 10 a second). The limit is still found from the other
+    refusals: the discovery overshoot (at most two windows, as without the refused one),
+    then few 429s, and the others admitted near 10 a second."""
+    sim = sim_factory(
+        rpm=600,
+        limit_quantum=1.0,
+        limit_headers=False,
+        retry_after=False,
+        latency=0.05,
+        refuse_marker="STUCK",
+    )
+    others = [f"prompt {i}" for i in range(60)]
+    done_at = await _finish_times(sim, ["STUCK forever", *others])
+    assert len(done_at) == 61
+    log = sim.stats()["requests"]
+    refused = [e for e in log if e["status"] == 429]
+    assert len(refused) <= 5 + 20, len(refused)  # its 5, the discovery overshoot
+    late = [e for e in refused if e["t"] > log[0]["t"] + 3.0]
+    assert len(late) <= 5 + 3, late  # found: besides the refused one's, 429s are rare
+    admitted = sorted(e["t"] for e in log if e["status"] == 200)
+    assert (len(admitted) - 1) / (admitted[-1] - admitted[0]) >= 0.7 * 10
 
 
 async def test_an_exception_inside_one_request_is_its_error_line(sim) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 
+from surge import _constants as C
 from surge_sim import prompt_digest
 
 from .helpers import (
@@ -83,9 +84,9 @@ def test_wrong_api_key_is_not_retried_and_never_echoed(sim_factory, tmp_path: Pa
         everything = out.read_text() + proc.stdout + proc.stderr
         assert SECRET not in everything, variant
         assert SECRET[8:] not in everything, variant  # not even a fragment
-    # Nothing configured: surge lets one request go first (the rate limiter's probe), so a
-    # refused key costs one request per run, not one per request in flight.
-    assert sim.stats(log=False)["by_status"] == {"401": 3}
+    # Nothing configured: surge sends a first wave (FIRST_WAVE requests, here all 3 lines)
+    # before the server has said anything, so a refused key costs one wave per run.
+    assert sim.stats(log=False)["by_status"] == {"401": 3 * min(3, C.FIRST_WAVE)}
 
 
 def test_right_api_key_from_the_environment_works(sim_factory, tmp_path: Path) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from pathlib import Path
 
+from surge import _constants as C
+from surge.io.formats import content_id
 from surge_sim.limiter import TokenBucket
 
 from .helpers import (
@@ -64,10 +67,11 @@ def test_learned_rpm_keeps_429s_to_the_first_wave(sim_factory, tmp_path: Path) -
     """No --rpm: surge learns 300/min from the x-ratelimit-* headers of the first answers.
 
     The simulator's quota is used up beforehand (a busy account), so it refills at 5/s.
-    Before the first answer surge knows nothing and sends -c 10 requests at once: at most
-    10 429s (fewer, since ~1 s of CLI start-up refilled ~5 slots). From then on every answer
-    says limit 300 and remaining ~0; surge paces at 0.99 x 5/s, below the refill rate, so
-    further 429s should not happen. The bound allows the whole first wave plus 2.
+    Before the first answer surge knows nothing and sends its first wave (FIRST_WAVE = 8
+    requests) at once: at most 8 429s (fewer, since ~1 s of CLI start-up refilled ~5 slots),
+    and they cut no pace (they were sent before any). From then on every answer says limit
+    300 and remaining ~0; surge paces at 0.99 x 5/s, below the refill rate, so further 429s
+    should not happen. The bound allows the whole first wave plus 2.
     (A limiter that let new requests take slots already promised to sleeping waiters
     showed 22-24 429s here, about one per success.)
     """
@@ -80,13 +84,14 @@ def test_learned_rpm_keeps_429s_to_the_first_wave(sim_factory, tmp_path: Path) -
     assert len([r for r in read_output(out) if is_ok(r)]) == 20
     by_status = sim.stats(log=False)["by_status"]
     assert by_status["200"] == 20
-    assert by_status.get("429", 0) <= 10 + 2, by_status
+    assert by_status.get("429", 0) <= C.FIRST_WAVE + 2, by_status
 
 
 def test_configured_tpm_against_a_busy_server(sim_factory, tmp_path: Path) -> None:
-    """--tpm 60000 (1000 tokens/s) with max_tokens=50: each request costs ~60 tokens.
+    """--tpm 60000 (1000 tokens/s) with max_tokens=50: each request costs ~53 tokens.
 
-    The simulator charges prompt + max_tokens, the same formula surge estimates with, and
+    The simulator charges characters/4 + max_tokens as OpenAI does (its default), the same
+    formula surge estimates with, and
     its token bucket is drained first so it admits only what refills (1000/s). Surge paces
     at 990/s with a 250-token burst: a couple of 429s at the start at most, and the tokens
     admitted per second stay at the limit.
@@ -106,7 +111,8 @@ def test_configured_tpm_against_a_busy_server(sim_factory, tmp_path: Path) -> No
     assert len(records) == 50 and all(is_ok(r) for r in records)
     stats = sim.stats()
     assert stats["by_status"].get("429", 0) <= 3, stats["by_status"]
-    cost = {r["custom_id"]: r["response"]["body"]["usage"]["prompt_tokens"] + 50 for r in records}
+    text = {content_id(f"prompt {i}"): f"prompt {i}" for i in range(50)}
+    cost = {r["custom_id"]: math.ceil(len(text[r["custom_id"]]) / 4) + 50 for r in records}
     admitted = sorted(
         (e["t"], cost[e["client_request_id"]]) for e in stats["requests"] if e["status"] == 200
     )

@@ -91,7 +91,7 @@ async def test_quantized_limit_refuses_within_the_second(sim_factory: Any) -> No
 
 
 async def test_estimate_counting_charges_characters_not_tokens(sim_factory: Any) -> None:
-    sim = sim_factory(tpm=100_000, token_counting="estimate")
+    sim = sim_factory(tpm=100_000)  # the default: the simulator models OpenAI
     text = "tokenizers disagree with characters " * 20
     status, body, headers = await post(sim, "/chat/completions", chat(text, max_tokens=10))
     assert status == 200

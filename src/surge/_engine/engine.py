@@ -9,10 +9,11 @@ One request travels one way::
                                             ▲                      │ retry
                                             └──── delay queue ◀────┘
 
-The *feeder* reads the source, checks each request (``validate.py``) and asks the store's
-*ledger* what to do with it (send it, record it as an invalid line, skip it as finished);
-work goes on a bounded queue; ``concurrency`` *workers* run one *attempt* at a time
-through the steps of ``attempt.py`` (cache, budget, validation, rate limit, send). A retry
+The *feeder* reads the source (a batch at a time when it can), asks the store's *ledger*
+what to do with each item (send it, record it as an invalid line, skip it as finished) and
+checks a request (``validate.py``) before it sends it; work goes on a bounded queue;
+``concurrency`` *workers* run one *attempt* at a time through the steps of ``attempt.py``
+(cache, budget, validation, rate limit, send). A retry
 goes to the *delay queue* (``delays.py``) and gives its worker back while it waits; the
 final result goes to the *store* (through the reorder buffer when ``ordered``). Nothing
 else decides that a request is finished.
@@ -51,6 +52,7 @@ from ..events import (
     RunStats,
 )
 from ..io.ledger import Ledger, Skip
+from ..io.source import batches_of
 from ..io.store import ResultStore
 from ..models import ErrorInfo, Request, Result
 from .attempt import Attempt, Outcome, Step, compose
@@ -59,7 +61,7 @@ from .failfast import EndpointProblem, FailFastStep, Tripwire, explain
 from .flex import ServiceTierStep
 from .ordering import Reorderer
 from .steps import LimitStep, Sender
-from .validate import request_problem
+from .validate import id_problem, refusal, request_problem
 
 __all__ = ["Engine", "EngineSettings"]
 
@@ -282,34 +284,54 @@ class Engine:
         queue: asyncio.Queue[_Job | Result],
         reorder: Reorderer,
     ) -> None:
-        index = 0
-        async for item in source:
-            if self._stopping.is_set():
-                break
-            if isinstance(item, Request):
-                problem = request_problem(item)
-                if problem is not None:
-                    item = InputError(problem, line=item.line)
-            work = ledger.admit(item)
-            if isinstance(work, Skip):
-                self.stats.skipped += 1
-                if work.failed:
-                    self.stats.skipped_failed += 1
-                continue
-            if isinstance(work, Result):
-                work.index = index  # the ledger's own line-error result
-                job: _Job | Result = work
-            else:
-                job = _Job(work, index, work.body)
-            index += 1
-            await reorder.wait_for_room(index - 1)
-            await queue.put(job)
-            self._open += 1  # counted once queued: a stop may cancel the put above
-        else:
+        if await self._feed_all(source, ledger, queue, reorder):
             ledger.end_of_input()  # read to the end: the store may drop stale answers
         self._fed_all = True
         if self._open == 0:
             self._wake.set()
+
+    async def _feed_all(
+        self,
+        source: AsyncIterable[Request | InputError],
+        ledger: Ledger,
+        queue: asyncio.Queue[_Job | Result],
+        reorder: Reorderer,
+    ) -> bool:
+        """Admit every item of ``source`` and queue the work; False if a stop came first.
+
+        Every line of a resumed run passes here before its first new request: batches, and
+        a skipped line has only its custom_id checked (it was sendable when it was sent).
+        """
+        index = 0
+        stopping = self._stopping.is_set
+        stats = self.stats
+        admit = ledger.admit
+        async for batch in batches_of(source):
+            for item in batch:
+                if stopping():
+                    return False
+                if isinstance(item, Request) and not item.content_id:  # made ids are fine
+                    problem = id_problem(item.custom_id)
+                    if problem is not None:
+                        item = InputError(problem, line=item.line)
+                work = admit(item)
+                if isinstance(work, Skip):
+                    stats.skipped += 1
+                    if work.failed:
+                        stats.skipped_failed += 1
+                    continue
+                if isinstance(work, Request) and (problem := request_problem(work)) is not None:
+                    work = refusal(work, problem)
+                if isinstance(work, Result):
+                    work.index = index  # an invalid line's error result
+                    job: _Job | Result = work
+                else:
+                    job = _Job(work, index, work.body)
+                index += 1
+                await reorder.wait_for_room(index - 1)
+                await queue.put(job)
+                self._open += 1  # counted once queued: a stop may cancel the put above
+        return True
 
     async def _worker(
         self, queue: asyncio.Queue[_Job | Result], delays: DelayQueue[_Job], reorder: Reorderer

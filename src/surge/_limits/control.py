@@ -18,6 +18,11 @@ real limit is found 429s become rare. When the limit is known (configured, or an
 by the server), the probe never goes past it and starts only after a minute: a refusal
 below a known limit is the server's short window, which does not go away.
 
+With no pace at all yet (nothing known, never refused), one refusal alone sets none: a
+server refusing one request over and over sends the same 429, and a pace measured from
+the first answers would cripple everyone for it. A second refusal within
+``CORROBORATE_SECONDS`` (a rate overshoot refuses several requests at once) does.
+
 Refusals of requests that left before the last cut, or that come within a second of it,
 are the same overshoot, already answered: they do not cut again. (A server enforcing
 per-second windows refuses everything until its window ends, whatever the new pace: one
@@ -42,6 +47,7 @@ class RateControl:
     restart: float = 0.0  # the rate right after the cut
     cut_at: float = -math.inf  # when the last cut happened
     cut_sent: int = -1  # requests sent when the cut happened
+    lone_at: float = -math.inf  # an unpaced refusal not yet seconded by another
     probe_delay: float = C.PROBE_DELAY
 
     def rate(self, now: float, ceiling: float | None) -> float | None:
@@ -70,9 +76,15 @@ class RateControl:
         sent so far. ``measured`` is what the server admitted over the last second, given
         only when no limit is known: the pace then never restarts above it (while surge
         sends faster than a server admits, the answers arrive at the server's rate).
+        With no pace yet (``current`` None), a refusal cuts only if another came within
+        ``CORROBORATE_SECONDS`` before it.
         """
         if mark <= self.cut_sent or now - self.cut_at < C.MEASURE_WINDOW:
             return False
+        if current is None:
+            lone, self.lone_at = self.lone_at, now
+            if now - lone > C.CORROBORATE_SECONDS:
+                return False
         rate = current
         if measured is not None and measured > 0:
             rate = measured if rate is None else min(rate, measured)

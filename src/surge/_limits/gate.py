@@ -13,7 +13,9 @@ it is expected to cost, what the server's headers and ``usage`` correct, what a 
 The engine only acquires, sends, and completes. ``pause`` is a server-directed wait (a
 429's Retry-After): it holds the requests of the same limiter; a client-side backoff
 belongs to the request alone. A 429 whose ``error_code`` is ``resource_unavailable`` (the
-flex tier out of capacity) is no rate limit: it changes no pace and pauses no one.
+flex tier out of capacity) is no rate limit: it changes no pace and pauses no one; nor is
+the same request refused again and again while the others are admitted
+(:mod:`.refusals`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..models import Request
 from .headers import RateLimitSnapshot, refused_limit
 from .learning import ChargeRatio
 from .limiter import AdaptiveLimiter
+from .refusals import RefusalLog
 from .seam import RateLimiter, Ticket
 from .tokens import charged_tokens, provider_estimate
 
@@ -51,6 +54,7 @@ class Lease:
     key: LimitKey = ("", "")  # which limiter serves it (one per endpoint and model)
     estimate: int = 0  # the provider-style estimate, unscaled
     estimated: int = 0  # estimates of this key's requests sent so far, this one included
+    request_id: str = ""  # the request's custom_id: tells its repeated refusals apart
 
 
 class Gate(Protocol):
@@ -95,6 +99,7 @@ class KeyState:
     expected_output: float = C.DEFAULT_EXPECTED_OUTPUT_TOKENS
     estimated: int = 0  # provider-style estimates of everything sent, summed
     token_headers: bool = False  # the server reports remaining tokens: it, not usage, rules
+    refusals: RefusalLog = field(default_factory=RefusalLog)
 
 
 def limit_key(request: Request, body: dict[str, Any]) -> LimitKey:
@@ -126,6 +131,7 @@ class LocalGate:
             tpm=limits.tpm,
             # Nothing configured: let the server speak (headers, or not) before a crowd goes.
             probe_first=limits.rpm is None and limits.tpm is None,
+            first_wave=C.FIRST_WAVE,
             max_in_flight=limits.concurrency,
         )
 
@@ -144,7 +150,7 @@ class LocalGate:
         estimate = provider_estimate(body, expected_output=state.expected_output)
         ticket = await state.limiter.acquire(estimate)  # reserves it times the ratio
         state.estimated += estimate
-        return Lease(ticket.cost, ticket, body, key, estimate, state.estimated)
+        return Lease(ticket.cost, ticket, body, key, estimate, state.estimated, request.custom_id)
 
     def cancel(self, lease: Lease) -> None:
         limiter = self.state(lease.key).limiter
@@ -175,6 +181,11 @@ class LocalGate:
                 limiter.settle(tokens, 0, refused=True)
                 limiter.answered(lease.ticket, 0)
                 return
+            if not state.refusals.refused(lease.request_id):
+                # This request alone keeps being refused while the others are admitted:
+                # not the rate. Its own backoff applies; no pace is cut, no one paused.
+                limiter.settle(tokens, 0, refused=True)
+                return
             # The server counted nothing, but the slot is not handed back: a refusal
             # means the schedule was too dense, and a refund would send the next request
             # into the same exhausted window at once (a cascade of 429s).
@@ -184,6 +195,7 @@ class LocalGate:
                 limiter.pause(pause)
             return
         limiter.answered(lease.ticket, tokens)  # not refused for its rate, whatever it got
+        state.refusals.admitted(lease.request_id)
         if status is None or status >= 400:
             # No answer, or an error: what the server counted is unknown (a 4xx is
             # usually refused before counting; a 5xx or reset may have been counted).

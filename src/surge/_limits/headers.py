@@ -74,6 +74,18 @@ class LimitState:
     remaining: float | None
     reset: float | None  # seconds until the quota is back to full
 
+    def usable(self, *, elapsed: float, sent_since: float) -> float | None:
+        """What remains now, ``elapsed`` s after this reading, ``sent_since`` sent since.
+
+        The server's figure dates from when that request arrived: since then its bucket
+        refilled (limit/60 per second) and admitted what was sent after. ``reset`` is
+        deliberately not used: for token buckets it is the time to refill *completely*,
+        while the next unit is back after one spacing, which a cell already enforces.
+        """
+        if self.remaining is None or self.limit is None:
+            return None
+        return self.remaining + elapsed * self.limit / 60.0 - sent_since
+
 
 @dataclass(frozen=True, slots=True)
 class RateLimitSnapshot:

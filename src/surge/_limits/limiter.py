@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from .. import _constants as C
 from .cell import Cell
 from .control import RateControl
-from .headers import LimitState, RateLimitSnapshot, parse_headers
+from .headers import RateLimitSnapshot, parse_headers
 from .seam import KINDS, Kind, RateLimiter, Ticket
 
 __all__ = ["AdaptiveLimiter", "Cell", "Kind", "RateLimiter", "Ticket"]
@@ -59,10 +59,11 @@ class AdaptiveLimiter:
     less remains than surge believes (another client shares the key); the room it reports
     is never spent at once, since providers enforce per-minute limits over short windows.
 
-    Until a server has said anything (``probe_first``: nothing configured), one request
-    goes alone; if its answer names no limits, the number in flight grows by half a request
-    per answer (by half per round trip, a gentle TCP slow start) until a 429 or
-    ``max_in_flight``.
+    Until a server has said anything (``probe_first``: nothing configured), a first wave
+    of ``first_wave`` requests goes alone: a small job is done in one round trip, a big one
+    hears the server's limits before its crowd goes. If the answers name no limits, the
+    number in flight grows by half a request per answer (by half per round trip, a gentle
+    TCP slow start) until a 429 sets a pace or ``max_in_flight`` is reached.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class AdaptiveLimiter:
         clock: Clock = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         probe_first: bool = False,
+        first_wave: int = C.FIRST_WAVE,
         max_in_flight: int | None = None,
     ) -> None:
         self._configured: dict[str, float | None] = {"requests": rpm, "tokens": tpm}
@@ -87,9 +89,11 @@ class AdaptiveLimiter:
         self._paused_until = 0.0
         self._waiters: deque[asyncio.Event] = deque()
         self._admitted: deque[tuple[float, int]] = deque()  # (answered at, tokens)
-        self._probing = probe_first
-        self._window: float | None = None  # slow start: how many may be in flight
+        # Slow start: how many may be in flight (None: as many as the pace allows).
+        self._window: float | None = float(max(first_wave, 1)) if probe_first else None
         self._max_in_flight = max_in_flight
+        self._blind = 0  # requests up to this number left before any pace existed
+        self._charged = 0  # ...and up to this one were charged to a limit learned later
         self.in_flight = 0
         self.in_flight_tokens = 0
         self.sent_requests = 0
@@ -125,8 +129,6 @@ class AdaptiveLimiter:
         return math.ceil(tokens * self.token_scale) if tokens > 0 else 0
 
     def _delay(self, tokens: int, now: float) -> float:
-        if self._probing and self.in_flight >= 1:
-            return _BLOCKED
         if self._window is not None and self.in_flight >= self._window:
             return _BLOCKED
         self._refresh(now)
@@ -147,6 +149,8 @@ class AdaptiveLimiter:
         self.in_flight_tokens += tokens
         self.sent_requests += 1
         self.sent_tokens += tokens
+        if self.requests is None and self.tokens is None:
+            self._blind = self.sent_requests  # sent with no pace at all
         return Ticket(self.sent_requests, self.sent_tokens, now, tokens)
 
     async def acquire(self, tokens: int) -> Ticket:
@@ -202,7 +206,7 @@ class AdaptiveLimiter:
     def release(self) -> None:
         """The attempt holding a slot has its answer (or failed)."""
         self.in_flight -= 1
-        if self._probing or self._window is not None:
+        if self._window is not None:
             self._changed()
 
     def settle(self, reserved: int, actual: int, *, refused: bool = False) -> None:
@@ -244,22 +248,28 @@ class AdaptiveLimiter:
         horizon = now - C.MEASURE_WINDOW
         while admitted and admitted[0][0] < horizon:
             admitted.popleft()
-        if self._probing:
-            self._probing = False
-            if self.requests is None and self.tokens is None:
-                self._window = 2.0  # nothing known: slow start
-            self._changed()
-        elif self._window is not None:
+        if self._window is None:
+            return
+        if self.requests is not None or self.tokens is not None:
+            self._window = None  # the server named its limits: the pace rules from now on
+        else:
             self._window += C.SLOW_START_GROWTH
             if self._max_in_flight is not None and self._window >= self._max_in_flight:
                 self._window = None
-            self._changed()
+        self._changed()
 
     def limited(self, kind: Kind | None, ticket: Ticket) -> None:
-        """The server refused ``ticket``'s request for its rate (``kind``: which limit)."""
+        """The server refused ``ticket``'s request for its rate (``kind``: which limit).
+
+        With no pace at all (nothing configured, announced or found), one refusal alone
+        sets none: it may be one request the server keeps refusing (see
+        :mod:`.refusals`). A second refusal within ``CORROBORATE_SECONDS`` sets the pace
+        from what the server admitted over the last second (:class:`~.control.RateControl`).
+        A request that left before any pace existed (the first wave) and is refused under
+        a limit known by now cuts nothing: the pace never sent it (a busy key's empty
+        quota refuses a first wave; the announced limit, not a cut, is the answer).
+        """
         now = self._clock()
-        self._probing = False
-        self._window = None  # a pace takes over from the slow start
         if kind is not None:
             kinds: tuple[Kind, ...] = (kind,)
         else:
@@ -267,8 +277,13 @@ class AdaptiveLimiter:
         horizon = now - C.MEASURE_WINDOW
         recent = [(at, tokens) for at, tokens in self._admitted if at >= horizon]
         hold = 0.0
+        blind = ticket.requests <= self._blind
         for k in kinds:
             cell: Cell | None = getattr(self, k)
+            if blind and self.ceiling(k) is not None:
+                if cell is not None and ticket.requests <= self._charged:
+                    cell.refund(1 if k == "requests" else ticket.cost)  # it used no quota
+                continue
             if k == "requests":
                 measured = len(recent) / C.MEASURE_WINDOW
             else:
@@ -287,6 +302,8 @@ class AdaptiveLimiter:
                 # window; send nothing more until the oldest of it has left the window.
                 hold = recent[0][0] + C.MEASURE_WINDOW
         self._refresh(now)
+        if self.requests is not None or self.tokens is not None:
+            self._window = None  # a pace takes over from the slow start
         if hold > now:
             for c in (self.requests, self.tokens):
                 if c is not None:
@@ -323,7 +340,9 @@ class AdaptiveLimiter:
                 self._learned[kind] = state.limit
                 changed = True
         if changed:
+            before = (self.requests, self.tokens)
             self._refresh(now)
+            self._charge_unpaced(before, ticket, now)
             self._changed()
             log.debug("limiter: server limits rpm=%s tpm=%s", *self._learned.values())
         if now < self._paused_until:
@@ -335,31 +354,40 @@ class AdaptiveLimiter:
             since_requests = self.sent_requests - ticket.requests
             since_tokens = self.sent_tokens - ticket.tokens
             elapsed = max(0.0, now - ticket.at)
-        self._sync("requests", self.requests, snapshot.requests, since_requests, elapsed, now)
-        self._sync("tokens", self.tokens, snapshot.tokens, since_tokens, elapsed, now)
+        for kind, state, since in (
+            ("requests", snapshot.requests, since_requests),
+            ("tokens", snapshot.tokens, since_tokens),
+        ):
+            cell: Cell | None = getattr(self, kind)
+            usable = state.usable(elapsed=elapsed, sent_since=since) if state else None
+            if cell is not None and usable is not None and usable < cell.available(now):
+                log.debug("limiter: server has %.0f %s left; slowing down", usable, kind)
+                cell.cap_available(usable, now)
         self._changed()
         return snapshot
 
-    @staticmethod
-    def _sync(
-        kind: str,
-        cell: Cell | None,
-        state: LimitState | None,
-        sent_since: float,
-        elapsed: float,
-        now: float,
+    def _charge_unpaced(
+        self, before: tuple[Cell | None, Cell | None], ticket: Ticket | None, now: float
     ) -> None:
-        if cell is None or state is None or state.remaining is None or state.limit is None:
-            return
-        # x-ratelimit-reset-* is deliberately not used to hold requests: for the token
-        # buckets providers run, "reset" is the time to refill *completely*, while the next
-        # unit is back after one spacing, which the cell already enforces.
-        # The server's figure dates from when that request arrived: since then it has
-        # refilled (limit/60 per second, as buckets do) and admitted what we sent after.
-        usable = state.remaining + elapsed * state.limit / 60.0 - sent_since
-        if usable < cell.available(now):
-            log.debug("limiter: server has %.0f %s left; slowing down", usable, kind)
-            cell.cap_available(usable, now)
+        """A limit just learned counts what already went without it (the first wave).
+
+        Those requests used the server's current window: the pace starts after them, not
+        on top of them (a per-second window would refuse the overlap).
+        """
+        horizon = now - C.MEASURE_WINDOW
+        recent = [tokens for at, tokens in self._admitted if at >= horizon]
+        start = ticket.at if ticket is not None else now
+        self._charged = self.sent_requests
+        for old, kind in zip(before, KINDS, strict=True):
+            cell: Cell | None = getattr(self, kind)
+            if old is not None or cell is None:
+                continue
+            if kind == "requests":
+                units = float(self.in_flight + len(recent))
+            else:
+                units = float(self.in_flight_tokens + sum(recent))
+            if units > 0:
+                cell.reserve(units, start)
 
     def __repr__(self) -> str:
         paused = max(0.0, self._paused_until - self._clock())

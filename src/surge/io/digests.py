@@ -26,9 +26,9 @@ from collections.abc import Iterator
 
 import orjson
 
-__all__ = ["DigestMap", "DigestSet", "id_digest", "json_digest"]
+__all__ = ["MASK64", "DigestMap", "DigestSet", "id_digest", "json_digest"]
 
-_MASK64 = (1 << 64) - 1
+MASK64 = _MASK64 = (1 << 64) - 1
 _MIN_CAPACITY = 1 << 10
 
 
@@ -161,6 +161,37 @@ class DigestMap(DigestSet):
         values[i] = flags
         self._insert_at(i, key)
         return None
+
+    def pop(self, key: int) -> int | None:
+        """Remove ``key``; its value, or None if it was not there.
+
+        Linear probing without tombstones: the entries after the hole that may move into
+        it are shifted back (Knuth's algorithm R), so a table whose entries come and go
+        (a window over an output read in order) stays as small as its largest moment.
+        """
+        keys, values, mask = self._keys, self._values, self._mask
+        i = self._slot(key)
+        if keys[i] != key:
+            return None
+        value = values[i]
+        j = i
+        while True:
+            j = (j + 1) & mask
+            k = keys[j]
+            if k == 0:
+                break
+            # k may fill the hole at i unless its home slot lies cyclically in (i, j].
+            if ((j - (k & mask)) & mask) >= ((j - i) & mask):
+                keys[i] = k
+                values[i] = values[j]
+                i = j
+        keys[i] = 0
+        values[i] = 0
+        self._len -= 1
+        return value
+
+    def items(self) -> Iterator[tuple[int, int]]:
+        return ((k, v) for k, v in zip(self._keys, self._values, strict=True) if k)
 
     def _insert_at(self, i: int, key: int) -> None:
         self._keys[i] = key

@@ -21,11 +21,14 @@ inserting or removing a line elsewhere changes no other id (a repeat of the same
 becomes ``t-...-2``, see the ledger); ``line`` still says where each came from. Every
 problem becomes an :class:`InputError` naming the line (and the line's own custom_id when
 it could be read), recorded as that line's result; the run goes on.
+
+A prompt (a text line, a prompt row without request parameters of its own) becomes a
+:class:`~surge.io.prompts.PromptRequest`: its body is built when something first reads
+it, which a line that a resumed run skips never does.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +38,7 @@ import orjson
 from ..config import API_PATHS, RunOptions
 from ..errors import ConfigError, InputError
 from ..models import Request
+from .prompts import PromptForm, prompt_body
 
 __all__ = ["BODY_PARAMS", "RequestBuilder", "content_id", "parse_param"]
 
@@ -84,17 +88,23 @@ BODY_PARAMS = frozenset(
 )
 
 
+_CONTENT_HASH = hashlib.blake2b(digest_size=6)
+# Prompt forms kept per (model, system): a run has one, an input whose rows name their own
+# models or systems a few; past this many distinct ones, rows build their bodies at once.
+_MAX_FORMS = 64
+
+
 def content_id(content: object) -> str:
     """An id for an input without one: ``t-`` + 12 hex digits of its content.
 
     ``content_id("What is 2+2?")`` is the same wherever the line sits in the file.
     """
-    data = (
-        content.encode()
-        if isinstance(content, str)
-        else orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
-    )
-    return "t-" + hashlib.blake2b(data, digest_size=6).hexdigest()
+    state = _CONTENT_HASH.copy()  # cheaper than a new blake2b with its parameters
+    if isinstance(content, str):
+        state.update(content.encode())
+    else:
+        state.update(orjson.dumps(content, option=orjson.OPT_SORT_KEYS))
+    return "t-" + state.hexdigest()
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -114,25 +124,14 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def _set_dotted(body: dict[str, Any], key: str, value: Any) -> None:
-    """``text.verbosity=low`` sets ``body["text"]["verbosity"]``."""
-    parts = key.split(".")
-    target = body
-    for part in parts[:-1]:
-        nxt = target.get(part)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            target[part] = nxt
-        target = nxt
-    target[parts[-1]] = value
-
-
 class RequestBuilder:
     """Builds validated :class:`Request` objects from lines, dicts and strings."""
 
     def __init__(self, options: RunOptions) -> None:
         self.options = options
         self._params = dict(options.params)
+        self._forms: dict[tuple[str, str | None], PromptForm] = {}
+        self._text_form = self._form(options.model, options.system) if options.model else None
 
     # -- entry points --------------------------------------------------------------
     def from_line(self, text: str, *, line: int, text_mode: bool = False) -> Request:
@@ -181,9 +180,22 @@ class RequestBuilder:
             raise InputError("empty prompt", line=line, custom_id=custom_id)
         if custom_id is not None:
             return self._build(custom_id, line, prompt=prompt)
-        request = self._build(content_id(prompt), line, prompt=prompt)
-        request.content_id = True
-        return request
+        return self.from_text(prompt, line)
+
+    def from_text(self, prompt: str, line: int) -> Request:
+        """A plain-text line's request: ``prompt`` is stripped and not empty.
+
+        The hot path of a text input (a resumed run passes every line through it): the
+        body is left to be built when the request is sent (:mod:`surge.io.prompts`).
+        """
+        form = self._text_form
+        if form is None:  # no model: _build says so
+            request = self._build(content_id(prompt), line, prompt=prompt)
+            request.content_id = True
+            return request
+        state = _CONTENT_HASH.copy()  # content_id(prompt), one call fewer per line
+        state.update(prompt.encode())
+        return form.request("t-" + state.hexdigest(), prompt, line, True)
 
     # -- the formats -----------------------------------------------------------------
     def _batch_line(self, data: dict[str, Any], line: int) -> Request:
@@ -288,6 +300,16 @@ class RequestBuilder:
             extra=extra,
         )
 
+    def _form(self, model: str, system: str | None) -> PromptForm | None:
+        key = (model, system)
+        form = self._forms.get(key)
+        if form is None and len(self._forms) < _MAX_FORMS:
+            options = self.options
+            form = self._forms[key] = PromptForm(
+                options.path, options.api, model, system, self._params
+            )
+        return form
+
     def _build(
         self,
         custom_id: str,
@@ -306,25 +328,12 @@ class RequestBuilder:
             )
         system = system if system is not None else self.options.system
         api = self.options.api
-        body: dict[str, Any] = {"model": model}
-        if api == "chat":
-            msgs: list[Any] = [{"role": "system", "content": system}] if system else []
-            msgs.extend(messages if messages is not None else [{"role": "user", "content": prompt}])
-            body["messages"] = msgs
-        elif api == "responses":
-            body["input"] = messages if messages is not None else prompt
-            if system:
-                body["instructions"] = system
-        else:  # embeddings
-            if prompt is None:
-                raise InputError("embeddings need a prompt string, not messages", line=line)
-            body["input"] = prompt
+        if api == "embeddings" and prompt is None:
+            raise InputError("embeddings need a prompt string, not messages", line=line)
+        if prompt is not None and not extra:
+            form = self._form(model, system)
+            if form is not None:  # the body is built when the request is sent
+                return form.request(custom_id, prompt, line)
         params = {**self._params, **extra} if extra else self._params
-        for key, value in params.items():
-            if isinstance(value, dict | list):
-                value = copy.deepcopy(value)  # every body owns its values
-            if api == "responses" and key == "reasoning_effort":
-                _set_dotted(body, "reasoning.effort", value)
-            else:
-                _set_dotted(body, key, value)
+        body = prompt_body(api, model, system, params, prompt=prompt, messages=messages)
         return Request(custom_id=custom_id, body=body, url=self.options.path, line=line)

@@ -8,7 +8,7 @@
             case Skip() as skip: ...         # already answered in the output
     ledger.end_of_input()                  # the whole input was seen: stale lines can go
 
-The store builds the ledger from its file, so the one place that knows what is finished
+The store builds the ledger on its file, so the one place that knows what is finished
 is the output itself; the engine only asks. A request is finished when the output holds a
 line for its custom_id *with the same fingerprint* (:func:`~surge.io.records.fingerprint`):
 an edited prompt, another model or parameter is sent again, and its new line supersedes
@@ -16,7 +16,11 @@ the old one. ``keep_stale`` goes back to matching by custom_id alone.
 
 custom_ids stay unique within a run: a repeated id is an error line named ``id#2``
 (``#3``...), and a repeated content-derived id (the same prompt twice) is its next
-occurrence, ``t-...-2``. Memory stays flat: ids are kept as 64-bit digests.
+occurrence, ``t-...-2``.
+
+Memory stays flat in N: the ids of this run are a :class:`~surge.io.seen.SeenIds` (about
+2 bytes each in memory), and what the output holds is read as the input asks for it
+(:class:`~surge.io.recorded.RecordedIndex`), not loaded.
 """
 
 from __future__ import annotations
@@ -24,19 +28,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import orjson
+
 from ..errors import InputError
 from ..models import ErrorInfo, Request, Result
-from .digests import DigestMap, id_digest
+from .digests import MASK64, DigestMap, DigestSet, id_digest
+from .prompts import request_fingerprint
+from .recorded import RecordedIndex, RecordedTable
 from .records import (
     FAILED,
     FP_MASK,
     RECORDED,
-    SEEN,
     TRANSIENT,
     UNSENT,
     fingerprint,
-    fingerprint_and_bits,
 )
+from .seen import SeenIds
 
 if TYPE_CHECKING:
     from ..events import RunStats
@@ -44,7 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["Admission", "Ledger", "Skip", "fingerprint"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 4x, once per skipped line
 class Skip:
     """An item whose result the output already holds."""
 
@@ -57,35 +64,31 @@ Admission = Request | Result | Skip
 
 
 class Ledger:
-    """One table, id digest -> fingerprint | flags: what the output holds (``RECORDED``)
-    and which ids this run's input had (``SEEN``). The store shares it and keeps it current.
-    """
+    """The ids this run admitted (exactly, compactly) and what the output held for them."""
 
     def __init__(
         self,
-        table: DigestMap | None = None,
+        recorded: RecordedIndex | RecordedTable | DigestMap | None = None,
         *,
         retry_failed: bool = False,
         keep_stale: bool = False,
         remember_order: bool = False,
     ) -> None:
-        self._table = table if table is not None else DigestMap()
-        self._known_at_open = len(self._table)
-        self._seen = 0
+        if recorded is None or isinstance(recorded, DigestMap):
+            recorded = RecordedTable(recorded)
+        self._recorded = recorded
+        self._ids = SeenIds()
+        self._resent = DigestSet()  # ids whose output line this run supersedes
         self._repeats: dict[str, int] = {}  # content ids seen more than once: last occurrence
         self.retry_failed = retry_failed
         self.keep_stale = keep_stale
-        self.known_seen = 0  # ids of this input the output already held
         self.input_complete = False
         # Library calls return one result per input, in order: they need the final ids.
         self.order: list[str] | None = [] if remember_order else None
         self._stats: RunStats | None = None
 
     def __repr__(self) -> str:
-        return (
-            f"Ledger(known={self._known_at_open}, seen={self._seen}, "
-            f"complete={self.input_complete})"
-        )
+        return f"Ledger(seen={len(self._ids)}, complete={self.input_complete})"
 
     def attach(self, stats: RunStats) -> None:
         """Count re-sent (changed) requests and skipped transient failures in ``stats``."""
@@ -101,31 +104,50 @@ class Ledger:
             self._stats.stale_removed += count
 
     def recorded(self, custom_id: str) -> bool:
-        """Whether the output holds a line for ``custom_id`` (any fingerprint)."""
-        return bool((self._table.get(id_digest(custom_id)) or 0) & RECORDED)
+        """Whether the output held a line for ``custom_id`` not admitted yet in this run."""
+        return self._recorded.peek(id_digest(custom_id))
 
     def seen(self, key: int) -> bool:
-        """Whether an id digest was admitted in this run (the store keeps only those)."""
-        return bool((self._table.get(key) or 0) & SEEN)
+        """Whether an id digest was admitted (or written) in this run."""
+        return key in self._ids
+
+    def supersedes(self, custom_id: str) -> bool:
+        """Whether a line now written for ``custom_id`` replaces one the file holds.
+
+        True for a request this run sent again (changed, or a failure retried). Lines
+        written without admissions (a Batch fetch, the merge of ``--workers`` parts) ask
+        the output itself; from then on the id counts as written, so a second line for it
+        supersedes the first. Once per result line: no disk read of the id set here.
+        """
+        key = id_digest(custom_id)
+        if key in self._resent:
+            return True
+        if len(self._ids):
+            return False  # every line of a run that admits was admitted first
+        self._resent.add(key)
+        return self._recorded.take(key) is not None
+
+    def resent(self) -> DigestSet:
+        """Ids with a line written in this run that supersedes an older one."""
+        return self._resent
+
+    def close(self) -> None:
+        """Release the id set's spill file."""
+        self._ids.close()
 
     @property
     def stale(self) -> int:
-        """Ids the output held that this input no longer has (known once it was all read)."""
-        return self._known_at_open - self.known_seen
+        """Ids the output held that this input no longer has (after the store drained it)."""
+        return self._recorded.stale
 
     # -- ids ---------------------------------------------------------------------------
     def _claim(self, custom_id: str) -> int | None:
         """Mark the id seen; its recorded entry (0: none), or None if already seen."""
-        old = self._table.mark(id_digest(custom_id), SEEN)
-        if old is None:
-            self._seen += 1
-            return 0
-        if old & SEEN:
+        key = (hash(orjson.dumps(custom_id)) & MASK64) or 1  # id_digest, inlined
+        if not self._ids.add(key):
             return None
-        self._seen += 1
-        if old & RECORDED:
-            self.known_seen += 1
-        return old
+        recorded = self._recorded.take(key)
+        return 0 if recorded is None else recorded
 
     def _unique(self, custom_id: str) -> tuple[str, int]:
         """``custom_id``, or ``custom_id#2``, ``#3``... if taken."""
@@ -153,27 +175,36 @@ class Ledger:
     def admit(self, item: Request | InputError) -> Admission:
         if isinstance(item, InputError):
             # Never sent, so never skipped: it costs nothing to record it again.
-            custom_id, _ = self._unique(item.custom_id or f"line-{item.line}")
-            return self._remember(_line_error(custom_id, item.line, item.code, str(item)))
+            custom_id, entry = self._unique(item.custom_id or f"line-{item.line}")
+            return self._line_error(custom_id, entry, item.line, item.code, str(item))
         # This runs once per input line, skipped ones included (a million of them before
         # the first request when a big run resumes): the common path calls little.
-        recorded = self._claim(item.custom_id)
+        if item.content_id and item.custom_id in self._repeats:
+            recorded = None  # a prompt met again (asking the id set would mean a disk read)
+        else:
+            recorded = self._claim(item.custom_id)
         if recorded is None:
             if item.content_id:
                 item.custom_id, recorded = self._occurrence(item.custom_id)
             else:
                 # The error line gets its own id: sharing the original's would make a
                 # resume believe the original finished (and each id stays unique).
-                dup_id, _ = self._unique(item.custom_id)
+                dup_id, entry = self._unique(item.custom_id)
                 message = (
                     f"line {item.line}: duplicate custom_id {item.custom_id!r} "
                     "(an earlier line has it); not sent"
                 )
-                return self._remember(_line_error(dup_id, item.line, "invalid_input", message))
-        item.fingerprint, bits = fingerprint_and_bits(item.url, item.body)
-        admission: Admission = item
-        if recorded & RECORDED:
-            admission = self._decide(item, recorded, bits) or item
+                return self._line_error(dup_id, entry, item.line, "invalid_input", message)
+        item.fingerprint, bits = request_fingerprint(item)
+        if recorded == bits | RECORDED:  # answered, by a line for this very request
+            admission: Admission = Skip(item.custom_id, False)
+        elif recorded & RECORDED:
+            skip = self._decide(item, recorded, bits)
+            if skip is None:
+                self._resent.add(id_digest(item.custom_id))  # its new line replaces the old
+            admission = skip or item
+        else:
+            admission = item
         if self.order is not None:
             self.order.append(admission.custom_id)
         return admission
@@ -194,6 +225,15 @@ class Ledger:
         if self._stats is not None:
             self._stats.resent_changed += 1
         return None
+
+    def _line_error(
+        self, custom_id: str, recorded: int, line: int | None, code: str, message: str
+    ) -> Result:
+        if recorded & RECORDED:
+            self._resent.add(id_digest(custom_id))  # recorded again: the new line replaces it
+        result = _line_error(custom_id, line, code, message)
+        self._remember(result)
+        return result
 
     def _remember(self, admission: Admission) -> Admission:
         if self.order is not None:

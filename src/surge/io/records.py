@@ -25,7 +25,7 @@ import orjson
 
 from .._constants import OUTPUT_METADATA_KEY
 from ..models import FailureKind, failure_kind
-from .digests import id_digest, json_digest
+from .digests import MASK64, id_digest, json_digest
 
 __all__ = [
     "FAILED",
@@ -37,9 +37,11 @@ __all__ = [
     "UNSENT",
     "FailureKind",
     "failure_kind",
+    "fast_entry",
     "fingerprint",
     "fingerprint_and_bits",
     "fingerprint_bits",
+    "full_entry",
     "is_output_record",
     "read_entry",
     "record_custom_id",
@@ -56,7 +58,7 @@ FP_MASK = ((1 << 64) - 1) & ~FLAGS
 # The fingerprint of a line that answers nothing sent (an invalid input line).
 UNSENT = 16
 
-# The offsets in _fast_entry follow from these (7, 15 and 15 bytes).
+# The offsets in fast_entry follow from these (7, 15 and 15 bytes).
 _ID_PREFIX = b'{"id":"'
 _CUSTOM_ID_KEY = b'","custom_id":"'
 _FINGERPRINT_KEY = b',"fingerprint":'
@@ -142,7 +144,7 @@ def _flags(failed: bool, kind: str | None) -> int:
     return RECORDED | FAILED | (TRANSIENT if kind == "transient" else 0)
 
 
-def _fast_entry(raw: bytes) -> tuple[int, int] | None:
+def fast_entry(raw: bytes) -> tuple[int, int] | None:
     """Only slicing, for the lines surge writes (metadata last, known key order).
 
     One flat function on purpose: it runs once per output line before the first request.
@@ -167,12 +169,13 @@ def _fast_entry(raw: bytes) -> tuple[int, int] | None:
     if flags is None or raw[k] != 34:
         return None
     try:
-        return json_digest(quoted), (int(raw[k + 1 : k + 17], 16) & FP_MASK) | flags
+        bits = int(raw[k + 1 : k + 17], 16) & FP_MASK
     except ValueError:
         return None
+    return (hash(quoted) & MASK64) or 1, bits | flags  # json_digest, inlined
 
 
-def _full_entry(raw: bytes) -> tuple[int, int] | None:
+def full_entry(raw: bytes) -> tuple[int, int] | None:
     try:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -199,4 +202,4 @@ def _full_entry(raw: bytes) -> tuple[int, int] | None:
 
 def read_entry(raw: bytes) -> tuple[int, int] | None:
     """``(id digest, fingerprint bits | flags)`` of one output line; None if not a record."""
-    return _fast_entry(raw) or _full_entry(raw)
+    return fast_entry(raw) or full_entry(raw)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import stat
 import sys
@@ -34,11 +35,23 @@ from ..models import Request
 from .formats import RequestBuilder
 from .tables import table_format
 
-__all__ = ["InputFormat", "count_lines", "detect_text_mode", "iter_items", "read_lines"]
+__all__ = [
+    "InputFormat",
+    "InputLines",
+    "Item",
+    "batches_of",
+    "count_lines",
+    "detect_text_mode",
+    "iter_items",
+    "read_lines",
+]
 
 InputFormat = Literal["auto", "jsonl", "text"]
 
 _BATCH_BYTES = 1 << 16
+# Items handed over at a time: each batch is done with before the next is made, so few
+# objects are alive at once and the garbage collector has little to look at.
+_ITEMS_PER_BATCH = 256
 _DETECT_LINES = 20
 _JSON_START = ("{", '"')
 
@@ -88,45 +101,161 @@ def count_lines(path: str | Path) -> int:
         return sum(1 for raw in f if raw.strip())
 
 
-async def read_lines(
+Item = Request | InputError
+
+
+def read_lines(
     path: str | Path,
     builder: RequestBuilder,
     *,
     input_format: InputFormat = "auto",
-) -> AsyncIterator[Request | InputError]:
+) -> InputLines:
     """Requests from a file (or ``-`` for stdin), in order."""
-    if input_format == "auto" and table_format(path) in ("csv", "parquet"):
-        raise ConfigError(
-            f"{path} is a table, not one request per line: run it as a table "
-            "(surge run FILE --template '...{column}...' -o out.csv, or surge.run_table)"
-        )
-    batches = _stdin_batches() if str(path) == "-" else _file_batches(path)
-    text_mode: bool | None = {"auto": None, "jsonl": False, "text": True}[input_format]
-    line_no = 0
-    try:
-        async for batch in batches:
-            for position, raw in enumerate(batch):
-                line_no += 1
+    return InputLines(path, builder, input_format)
+
+
+class InputLines:
+    """The items of an input, in order: ``async for item in lines`` one at a time, or
+    ``async for batch in lines.batches()`` a list at a time. The engine's feeder takes
+    batches: a resumed run skips a million lines without an async step for each.
+    """
+
+    def __init__(self, path: str | Path, builder: RequestBuilder, input_format: InputFormat):
+        self._path = path
+        self._parser = _LineParser(builder, input_format)
+        self._stream: AsyncGenerator[list[Item], None] | None = None
+        self._buffer: list[Item] = []
+        self._next = 0  # the next item of _buffer to hand out one at a time
+
+    def _batches(self) -> AsyncGenerator[list[Item], None]:
+        if self._stream is None:
+            self._stream = self._read()
+        return self._stream
+
+    async def _read(self) -> AsyncGenerator[list[Item], None]:
+        path = self._path
+        if self._parser.text_mode is None and table_format(path) in ("csv", "parquet"):
+            raise ConfigError(
+                f"{path} is a table, not one request per line: run it as a table "
+                "(surge run FILE --template '...{column}...' -o out.csv, or surge.run_table)"
+            )
+        raw_batches = _stdin_batches() if str(path) == "-" else _file_batches(path)
+        try:
+            async for raw in raw_batches:
+                for start in range(0, len(raw), _ITEMS_PER_BATCH):
+                    items = self._parser.items(raw[start : start + _ITEMS_PER_BATCH])
+                    if items:
+                        yield items
+        finally:
+            await raw_batches.aclose()
+
+    async def batches(self) -> AsyncIterator[list[Item]]:
+        """The rest of the items, a non-empty list at a time."""
+        if self._next < len(self._buffer):
+            rest = self._buffer[self._next :]
+            self._buffer, self._next = [], 0
+            yield rest
+        async for batch in self._batches():
+            yield batch
+
+    def __aiter__(self) -> InputLines:
+        return self
+
+    async def __anext__(self) -> Item:
+        if self._next >= len(self._buffer):
+            self._buffer = await anext(self._batches())  # StopAsyncIteration at the end
+            self._next = 0
+        item = self._buffer[self._next]
+        self._next += 1
+        return item
+
+    async def aclose(self) -> None:
+        """Stop reading and close the input (also done when it is read to the end)."""
+        if self._stream is not None:
+            await self._stream.aclose()
+
+
+class _LineParser:
+    """Raw lines to items, a batch at a time; decides the format on the first line."""
+
+    def __init__(self, builder: RequestBuilder, input_format: InputFormat) -> None:
+        self.builder = builder
+        self.text_mode: bool | None = {"auto": None, "jsonl": False, "text": True}[input_format]
+        self.line_no = 0
+
+    def items(self, batch: list[bytes]) -> list[Item]:
+        out: list[Item] = []
+        i = 0
+        # The first line (a byte-order mark) and the lines up to the first non-blank one
+        # (which decides the format) one by one; the rest in the loop of their format.
+        while i < len(batch) and (self.line_no == 0 or self.text_mode is None):
+            self._one(batch, i, out)
+            i += 1
+        if i < len(batch):
+            if self.text_mode:
+                self._text(batch, i, out)
+            else:
+                self._jsonl(batch, i, out)
+        return out
+
+    def _one(self, batch: list[bytes], position: int, out: list[Item]) -> None:
+        self.line_no += 1
+        line_no = self.line_no
+        try:
+            text = batch[position].decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as err:
+            out.append(InputError(f"not valid UTF-8 (byte {err.start})", line=line_no))
+            return
+        if line_no == 1:
+            # Editors on Windows save a BOM; it would make JSONL look like text.
+            text = text.removeprefix("\ufeff")
+        if not text.strip():
+            return
+        if self.text_mode is None:
+            ahead = _decoded(batch[position : position + _DETECT_LINES])
+            self.text_mode = detect_text_mode(ahead, first_line=line_no)
+        try:
+            out.append(self.builder.from_line(text, line=line_no, text_mode=self.text_mode))
+        except InputError as err:
+            out.append(err)
+
+    def _text(self, batch: list[bytes], start: int, out: list[Item]) -> None:
+        """One prompt per line: the loop a resumed text input spends its time in."""
+        from_text = self.builder.from_text
+        append = out.append
+        line_no = self.line_no
+        for raw in itertools.islice(batch, start, None):
+            line_no += 1
+            try:
+                prompt = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as err:
+                append(InputError(f"not valid UTF-8 (byte {err.start})", line=line_no))
+                continue
+            if prompt:
                 try:
-                    text = raw.decode("utf-8").rstrip("\r\n")
-                    if line_no == 1:
-                        # Editors on Windows save a BOM; it would make JSONL look like text.
-                        text = text.removeprefix("\ufeff")
-                except UnicodeDecodeError as err:
-                    yield InputError(f"not valid UTF-8 (byte {err.start})", line=line_no)
-                    continue
-                stripped = text.strip()
-                if not stripped:
-                    continue
-                if text_mode is None:
-                    ahead = _decoded(batch[position : position + _DETECT_LINES])
-                    text_mode = detect_text_mode(ahead, first_line=line_no)
-                try:
-                    yield builder.from_line(text, line=line_no, text_mode=text_mode)
+                    append(from_text(prompt, line_no))
                 except InputError as err:
-                    yield err
-    finally:
-        await batches.aclose()
+                    append(err)
+        self.line_no = line_no
+
+    def _jsonl(self, batch: list[bytes], start: int, out: list[Item]) -> None:
+        from_line = self.builder.from_line
+        append = out.append
+        line_no = self.line_no
+        for raw in itertools.islice(batch, start, None):
+            line_no += 1
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                append(InputError(f"not valid UTF-8 (byte {err.start})", line=line_no))
+                continue
+            if text.isspace() or not text:
+                continue
+            try:
+                append(from_line(text.rstrip("\r\n"), line=line_no))
+            except InputError as err:
+                append(err)
+        self.line_no = line_no
 
 
 async def _file_batches(path: str | Path) -> AsyncGenerator[list[bytes], None]:
@@ -195,3 +324,14 @@ async def iter_items(
                 yield builder.from_item(item, line=index)
             except InputError as err:
                 yield err
+
+
+async def batches_of(items: AsyncIterable[Item]) -> AsyncIterator[Sequence[Item]]:
+    """The items of a source a list at a time when it offers that (:class:`InputLines`),
+    else one at a time."""
+    if isinstance(items, InputLines):
+        async for batch in items.batches():
+            yield batch
+    else:
+        async for item in items:
+            yield (item,)

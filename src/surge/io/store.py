@@ -8,11 +8,13 @@
 Resume reads the same file the run writes. ``open`` takes an exclusive lock (a second run
 on the same file fails at once), refuses files that are not surge / Batch API output,
 cuts a torn last line (so that request is simply sent again) and builds the
-:class:`~surge.io.ledger.Ledger` from the ``custom_id`` and fingerprint of every line.
+:class:`~surge.io.ledger.Ledger` on a :class:`~surge.io.recorded.RecordedIndex` of the
+file: the ``custom_id`` and fingerprint of each line, read as the input asks for them.
 
 **Reader rule.** Until a run completes, a file may hold more than one line for a
 custom_id (a changed request sent again, a failure retried with ``--retry-failed``): the
-*last* line for a custom_id is the current one. When the whole input was read, ``close``
+*last* line for a custom_id is the current one. A line that replaces an older one says so
+(``"supersedes": true`` in its metadata). When the whole input was read, ``close``
 compacts the file to exactly one current line per custom_id of that input (dropping the
 answers to lines no longer in the input, unless ``keep_stale``), atomically: a new file
 is written, fsynced and renamed over the old one.
@@ -28,27 +30,19 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Collection, Iterator
-from io import BufferedReader
 from pathlib import Path
 from typing import Protocol
 
 import orjson
 
+from .._constants import OUTPUT_METADATA_KEY
 from ..errors import OutputError
 from ..models import Result
-from .digests import DigestMap, id_digest
+from .digests import DigestMap, DigestSet
 from .ledger import Ledger
 from .outfile import OutputLock, check_output_path, check_own, repair_tail
-from .records import (
-    FAILED,
-    RECORDED,
-    SEEN,
-    TRANSIENT,
-    UNSENT,
-    fingerprint_bits,
-    read_entry,
-    record_key,
-)
+from .recorded import SUPERSEDES_MARKER, RecordedIndex, RecordedTable
+from .records import record_key
 
 __all__ = [
     "JsonlStore",
@@ -76,14 +70,20 @@ class ResultStore(Protocol):
 class MemoryStore:
     """Keeps nothing on disk (library calls without ``output=``)."""
 
+    def __init__(self) -> None:
+        self._ledger: Ledger | None = None
+
     def open(self) -> Ledger:
-        return Ledger()
+        self._ledger = Ledger()
+        return self._ledger
 
     def write(self, result: Result) -> None:
         pass
 
     def close(self) -> None:
-        pass
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
 
 
 def _write_all(fd: int, data: bytes, *, undo_partial: bool = False) -> None:
@@ -111,12 +111,14 @@ class StreamStore:
 
     def __init__(self, fd: int | None = None) -> None:
         self._fd = fd
+        self._ledger: Ledger | None = None
 
     def open(self) -> Ledger:
         if self._fd is None:
             sys.stdout.flush()
             self._fd = sys.stdout.fileno()
-        return Ledger()
+        self._ledger = Ledger()
+        return self._ledger
 
     def write(self, result: Result) -> None:
         if self._fd is None:
@@ -128,15 +130,9 @@ class StreamStore:
 
     def close(self) -> None:
         self._fd = None
-
-
-def _entry_value(result: Result) -> int:
-    failure = result.failure
-    # The same reading as records.read_entry gives the line once it is in the file.
-    bits = UNSENT if result.line_error else fingerprint_bits(result.fingerprint)
-    if failure is not None:
-        bits |= FAILED | (TRANSIENT if failure == "transient" else 0)
-    return bits | RECORDED | SEEN
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
 
 
 class JsonlStore:
@@ -157,13 +153,11 @@ class JsonlStore:
         self.ledger: Ledger | None = None
         self._fd: int | None = None
         self._lock: OutputLock | None = None
-        self._table = DigestMap()  # shared with the ledger: id digest -> fingerprint | flags
-        self._lines = 0  # readable result lines in the file (read back + written)
-        self._recorded = 0  # distinct custom_ids among them
-        self._unreadable = 0
+        self._recorded: RecordedIndex | RecordedTable = RecordedTable()
+        self._written = 0
 
     def __repr__(self) -> str:
-        return f"JsonlStore({str(self.path)!r}, lines={self._lines}, ids={self._recorded})"
+        return f"JsonlStore({str(self.path)!r}, written={self._written}, {self._recorded!r})"
 
     def open(self) -> Ledger:
         check_output_path(self.path)
@@ -171,55 +165,44 @@ class JsonlStore:
         lock.acquire()
         try:
             if self.path.exists():
-                self._read_back()
+                self._recorded = self._index()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as err:
+            self._recorded.close()
             lock.release()
             raise OutputError(f"cannot open {self.path}: {_os_message(err)}") from err
         except BaseException:
+            self._recorded.close()
             lock.release()
             raise
         self._lock = lock
         self.ledger = Ledger(
-            self._table,
+            self._recorded,
             retry_failed=self.retry_failed,
             keep_stale=self.keep_stale,
             remember_order=self.remember_order,
         )
         return self.ledger
 
-    def _read_back(self) -> None:
+    def _index(self) -> RecordedIndex:
         try:
             check_own(self.path)
             repair_tail(self.path)
-            size = self.path.stat().st_size
-            with open(self.path, "rb") as f:
-                # Room for the input's new ids too: growing a big table costs a rehash.
-                table = self._table = DigestMap(_estimate_lines(f, size))
-                for number, raw in enumerate(f, start=1):
-                    entry = read_entry(raw)
-                    if entry is None:
-                        self._unreadable += 1
-                        log.warning("%s:%d: unreadable output line ignored", self.path, number)
-                        continue
-                    table[entry[0]] = entry[1]
-                    self._lines += 1
-            self._recorded = len(table)
+            # Only what is there now: the lines this run appends are not read back.
+            return RecordedIndex(self.path, end=self.path.stat().st_size)
         except OSError as err:
             raise OutputError(f"cannot read {self.path} to resume: {_os_message(err)}") from err
 
     def write(self, result: Result) -> None:
-        if self._fd is None:
+        if self._fd is None or self.ledger is None:
             raise OutputError("store is not open")
-        data = orjson.dumps(result.to_output()) + b"\n"
+        supersedes = self.ledger.supersedes(result.custom_id)
+        data = orjson.dumps(result.to_output(supersedes=supersedes)) + b"\n"
         try:
             _write_all(self._fd, data, undo_partial=True)
         except OSError as err:
             raise OutputError(f"cannot write to {self.path}: {_os_message(err)}") from err
-        self._lines += 1
-        old = self._table.swap(id_digest(result.custom_id), _entry_value(result))
-        if old is None or not old & RECORDED:
-            self._recorded += 1
+        self._written += 1
 
     def close(self) -> None:
         if self._fd is not None:
@@ -227,24 +210,10 @@ class JsonlStore:
                 os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
+        ledger = self.ledger
         try:
-            ledger = self.ledger
-            if ledger is not None and ledger.input_complete and self._needs_compaction(ledger):
-                self._compact(ledger)
-        finally:
-            if self._lock is not None:
-                self._lock.release()
-                self._lock = None
-
-    def _needs_compaction(self, ledger: Ledger) -> bool:
-        superseded = self._lines - self._recorded
-        stale = 0 if self.keep_stale else ledger.stale
-        return superseded > 0 or stale > 0 or self._unreadable > 0
-
-    def _compact(self, ledger: Ledger) -> None:
-        keep_all = self.keep_stale
-        try:
-            removed = compact(self.path, lambda key: keep_all or ledger.seen(key))
+            if ledger is not None and ledger.input_complete:
+                self._finish(ledger)
         except OSError as err:
             # The file is still valid under the reader rule (last line wins); say so.
             log.warning(
@@ -252,38 +221,62 @@ class JsonlStore:
                 self.path,
                 _os_message(err),
             )
+        finally:
+            self._recorded.close()
+            if ledger is not None:
+                ledger.close()
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def _finish(self, ledger: Ledger) -> None:
+        """The whole input was read: compact to one current line per custom_id if needed."""
+        recorded = self._recorded
+        recorded.drain()  # what was never taken now waits in the index: the stale ids
+        superseded = DigestSet()
+        for key in recorded.superseded():
+            superseded.add(key)
+        for key in ledger.resent():
+            superseded.add(key)
+        stale = 0 if self.keep_stale else recorded.stale
+        if not (len(superseded) or stale or recorded.unreadable):
             return
+        drop_stale = (lambda key: False) if self.keep_stale else recorded.is_stale
+        removed = compact(self.path, superseded, drop_stale)
         log.debug("%s: compacted, %d lines dropped", self.path, removed)
-        ledger.note_stale_removed(0 if keep_all else ledger.stale)
+        ledger.note_stale_removed(stale)
 
 
-def _estimate_lines(f: BufferedReader, size: int) -> int:
-    """Lines in a file of ``size`` bytes, from the length of its first lines (pre-sizing)."""
-    head = f.peek(1 << 16)[: 1 << 16]
-    lines = head.count(b"\n")
-    return int(size / (len(head) / lines) * 1.25) if lines else 0
+def compact(path: Path, superseded: DigestSet, drop: Callable[[int], bool]) -> int:
+    """Rewrite ``path`` with one line per custom_id: the last one, unless ``drop`` says so.
 
-
-def compact(path: Path, keep: Callable[[int], bool]) -> int:
-    """Rewrite ``path`` with the last line of each custom_id whose digest ``keep`` accepts.
-
-    Returns how many lines were dropped. Atomic: a temporary file next to it is written,
-    fsynced and renamed over ``path``; a crash at any moment leaves one file or the other.
+    Only the ids in ``superseded`` can have more than one line; their last line numbers
+    are found in a first pass, so memory follows them, not the file. Returns how many
+    lines were dropped (unreadable ones included). Atomic: a temporary file next to it is
+    written, fsynced and renamed over ``path``; a crash at any moment leaves one file or
+    the other.
     """
     last = DigestMap()
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f):
-            key = record_key(raw)
-            if key is not None:
-                last[key] = number
+    if len(superseded):
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f):
+                key = record_key(raw)
+                if key is not None and key in superseded:
+                    last[key] = number
     tmp = path.with_name(f".{path.name}.surge-tmp")
     dropped = 0
     try:
         with open(path, "rb") as src, open(tmp, "wb") as dst:
             for number, raw in enumerate(src):
                 key = record_key(raw)
-                if key is not None and last.get(key) == number and keep(key):
+                if key is None or drop(key):
+                    dropped += 1
+                    continue
+                newest = last.get(key) if len(last) else None
+                if newest is None:
                     dst.write(raw)
+                elif newest == number:
+                    dst.write(_unmarked(raw))  # alone now: it supersedes nothing any more
                 else:
                     dropped += 1
             dst.flush()
@@ -301,6 +294,17 @@ def compact(path: Path, keep: Callable[[int], bool]) -> int:
         finally:
             os.close(dir_fd)
     return dropped
+
+
+_META = b'"' + OUTPUT_METADATA_KEY.encode() + b'":{'
+_MARK = b"," + SUPERSEDES_MARKER
+
+
+def _unmarked(raw: bytes) -> bytes:
+    """A line without its metadata's supersedes flag (a compacted file has no such lines,
+    so the next resume's scan finds nothing to read ahead for)."""
+    i = raw.rfind(_MARK)
+    return raw[:i] + raw[i + len(_MARK) :] if i > raw.rfind(_META) >= 0 else raw
 
 
 def open_store(
