@@ -27,6 +27,7 @@ SCENARIOS: list[tuple[str, list[str], list[str]]] = [
     ("bench_provider_limits.py", [], ["--repeat", "1", "--n", "120"]),
     ("bench_faulty.py", [], ["--n", "300"]),
     ("bench_memory.py", [], ["--n", "20000"]),
+    ("bench_startup.py", [], ["--repeat", "2"]),
 ]
 
 

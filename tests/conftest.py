@@ -13,16 +13,35 @@ Example::
 Each simulator runs in a daemon thread with its own event loop, so the same fixtures serve
 sync tests, async tests and tests that drive the CLI in a subprocess. Start and stop take
 a few milliseconds.
+
+The session gets its own ``XDG_CACHE_HOME`` (inherited by every CLI it starts): surge keeps
+genai-prices' answers there (``surge.cost.library_cache``), so only the session's first
+priced run loads the library, and nothing is read from or left in the user's own cache.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from surge_sim import SimConfig, Simulator
+
+_CACHE_HOMES: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _CACHE_HOMES.append(tempfile.mkdtemp(prefix="surge-test-cache-"))
+    os.environ["XDG_CACHE_HOME"] = _CACHE_HOMES[-1]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _CACHE_HOMES:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

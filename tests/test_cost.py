@@ -70,6 +70,17 @@ def test_library_prices_known_and_unknown_models():
     assert book.price(None) is None
 
 
+def test_prices_loaded_in_the_background_are_the_same_prices():
+    book = PriceBook()
+    book.load_in_background()
+    book.load_in_background()  # once only
+    assert book.price("gpt-4o-mini") == PriceBook().price("gpt-4o-mini")
+    assert book.known("gpt-4o-mini") and book.price("no-such-model-xyz") is None
+    overrides = PriceBook({"m": PRICE}, library=False)
+    overrides.load_in_background()  # nothing to load: no thread
+    assert overrides.price("m") == PRICE and overrides.price("gpt-4o-mini") is None
+
+
 @pytest.mark.parametrize(
     ("limit", "spent", "reserved", "amount", "fits"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import surge
 
@@ -75,3 +76,23 @@ def test_every_error_derives_from_the_root() -> None:
 
 def test_version_is_a_string() -> None:
     assert isinstance(surge.__version__, str) and surge.__version__.count(".") == 2
+
+
+# The entry points spell out every keyword (IDE completion, help()); changing one is a
+# deliberate act too. Shared by amap/as_completed, then by run_file.
+_RUN = ["endpoint", "limits", "retry", "timeout", "options"]
+_WIRING = ["on_event", "stats", "transport"]
+_SCHEMA = ["schema", "validation_retries", "limiter"]
+SIGNATURES = {
+    "amap": (["requests"], [*_RUN, "model", "output", *_WIRING, *_SCHEMA]),
+    "as_completed": (["requests"], [*_RUN, "model", "output", *_WIRING, *_SCHEMA]),
+    "run_file": (["input_path", "output"], [*_RUN, "input_format", *_WIRING, "steps", *_SCHEMA]),
+}
+
+
+def test_entry_points_spell_out_their_keywords() -> None:
+    for name, (positional, keywords) in SIGNATURES.items():
+        params = inspect.signature(getattr(surge, name)).parameters.values()
+        kinds = {p.name: p.kind for p in params}
+        assert list(kinds) == [*positional, *keywords], name
+        assert all(kinds[k] is inspect.Parameter.KEYWORD_ONLY for k in keywords), name

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ def _settings(
     return settings
 
 
-def _check_call(requests: object, output: object, on_event: object) -> None:
+def _check_requests(requests: object) -> None:
     if isinstance(requests, str | bytes | Request) or not isinstance(
         requests, Iterable | AsyncIterable
     ):
@@ -92,9 +92,6 @@ def _check_call(requests: object, output: object, on_event: object) -> None:
             "requests must be an iterable (a list of prompts, dicts or surge.Request), "
             f"got {type(requests).__name__}"
         )
-    _expect("output", output, (str, Path), "a path (str or pathlib.Path)")
-    if on_event is not None and not callable(on_event):
-        raise ConfigError(f"on_event must be a callable, got {type(on_event).__name__}")
 
 
 def _steps(schema: Any, validation_retries: int, extra: Sequence[Step] = ()) -> tuple[Step, ...]:
@@ -115,17 +112,6 @@ def _rehydrate(result: Result, schema: Any) -> Result:
     if model is not None and isinstance(result.parsed, dict):
         result.parsed = model.model_validate(result.parsed)
     return result
-
-
-def _store(
-    output: str | Path | None, options: RunOptions, *, remember_order: bool = False
-) -> ResultStore:
-    return open_store(
-        output,
-        retry_failed=options.retry_failed,
-        keep_stale=options.keep_stale,
-        remember_order=remember_order,
-    )
 
 
 def _asked_for(store: ResultStore, collected: dict[str, Result]) -> list[Result] | None:
@@ -161,30 +147,59 @@ async def _own_items(requests: Items) -> AsyncIterator[object]:
             yield _positioned(item, position)
 
 
-async def _run(
-    source: AsyncIterable[Request | InputError],
-    settings: EngineSettings,
-    store: ResultStore,
-    *,
-    on_result: Any = None,
-    on_event: Listener | None = None,
-    stats: RunStats | None = None,
-    transport: Transport | None = None,
-    steps: Sequence[Step] = (),
-    limiter: Limiter = None,
-) -> RunStats:
-    async with opened_gate(limiter, settings.limits, settings.endpoint) as gate:
-        engine = Engine(
-            settings,
-            transport=transport,
-            gate=gate,
-            steps=steps,
-            listeners=(on_event,) if on_event is not None else (),
-            stats=stats,
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One call's engine settings, attempt steps and wiring: what every entry point runs.
+
+    The public functions keep their explicit keywords (IDE completion, ``help()``) and
+    hand them over here once; everything after that is the same for all of them.
+    """
+
+    settings: EngineSettings
+    steps: tuple[Step, ...]
+    on_event: Listener | None
+    stats: RunStats | None
+    transport: Transport | None
+    limiter: Limiter
+
+    def __post_init__(self) -> None:
+        if self.on_event is not None and not callable(self.on_event):
+            raise ConfigError(f"on_event must be a callable, got {type(self.on_event).__name__}")
+
+    @property
+    def options(self) -> RunOptions:
+        return self.settings.options
+
+    def store(self, output: str | Path | None, *, remember_order: bool = False) -> ResultStore:
+        """The sink for ``output`` (memory when ``None``), resuming what it already holds."""
+        _expect("output", output, (str, Path), "a path (str or pathlib.Path)")
+        return open_store(
+            output,
+            retry_failed=self.options.retry_failed,
+            keep_stale=self.options.keep_stale,
+            remember_order=remember_order,
         )
-        return await guarded(
-            gate, engine.request_stop, engine.run(source, store, on_result=on_result)
-        )
+
+    async def run(
+        self,
+        source: AsyncIterable[Request | InputError],
+        store: ResultStore,
+        *,
+        on_result: Any = None,
+    ) -> RunStats:
+        settings = self.settings
+        async with opened_gate(self.limiter, settings.limits, settings.endpoint) as gate:
+            engine = Engine(
+                settings,
+                transport=self.transport,
+                gate=gate,
+                steps=self.steps,
+                listeners=(self.on_event,) if self.on_event is not None else (),
+                stats=self.stats,
+            )
+            return await guarded(
+                gate, engine.request_stop, engine.run(source, store, on_result=on_result)
+            )
 
 
 async def amap(
@@ -214,9 +229,11 @@ async def amap(
     ``limiter="redis://host:6379/0"`` shares the rate limits with every other process
     pointed at the same Redis.
     """
-    _check_call(requests, output, on_event)
+    _check_requests(requests)
     settings = _settings(endpoint, limits, retry, timeout, options, model)
-    store = _store(output, settings.options, remember_order=True)
+    steps = _steps(schema, validation_retries)
+    call = _Call(settings, steps, on_event, stats, transport, limiter)
+    store = call.store(output, remember_order=True)
     collected: dict[int, Result] = {}  # by position in ``requests`` (1-based)
     by_id: dict[str, Result] = {}  # with an output: by final custom_id (see _asked_for)
 
@@ -224,18 +241,8 @@ async def amap(
         collected[result.line or 0] = result
         by_id[result.custom_id] = result
 
-    builder = RequestBuilder(settings.options)
-    await _run(
-        iter_items(_own_items(requests), builder),
-        settings,
-        store,
-        on_result=keep,
-        on_event=on_event,
-        stats=stats,
-        transport=transport,
-        steps=_steps(schema, validation_retries),
-        limiter=limiter,
-    )
+    source = iter_items(_own_items(requests), RequestBuilder(call.options))
+    await call.run(source, store, on_result=keep)
     asked = _asked_for(store, by_id)
     if asked is not None:
         return [_rehydrate(result, schema) for result in asked]
@@ -273,10 +280,12 @@ async def as_completed(
     A caller that reads slowly holds the run back: once about a thousand results wait,
     no further input is read (memory stays flat however long the input).
     """
-    _check_call(requests, output, on_event)
+    _check_requests(requests)
     settings = _settings(endpoint, limits, retry, timeout, options, model)
     settings = replace(settings, options=replace(settings.options, ordered=False))
-    store = _store(output, settings.options)
+    steps = _steps(schema, validation_retries)
+    call = _Call(settings, steps, on_event, stats, transport, limiter)
+    store = call.store(output)
     ready: deque[Result] = deque()
     changed = asyncio.Event()  # a result arrived, one was taken, or the run ended
     bound = max(_AS_COMPLETED_BUFFER, settings.limits.concurrency)
@@ -292,20 +301,8 @@ async def as_completed(
                 await changed.wait()
             yield item
 
-    builder = RequestBuilder(settings.options)
-    task = asyncio.create_task(
-        _run(
-            iter_items(throttled(_own_items(requests)), builder),
-            settings,
-            store,
-            on_result=arrived,
-            on_event=on_event,
-            stats=stats,
-            transport=transport,
-            steps=_steps(schema, validation_retries),
-            limiter=limiter,
-        )
-    )
+    source = iter_items(throttled(_own_items(requests)), RequestBuilder(call.options))
+    task = asyncio.create_task(call.run(source, store, on_result=arrived))
     task.add_done_callback(lambda _: changed.set())
     try:
         while True:
@@ -348,19 +345,12 @@ async def run_file(
     ``schema`` adds the validation step outside them (see :func:`_steps`).
     """
     _expect("input_path", input_path, (str, Path), "a path (str or pathlib.Path)")
-    _expect("output", output, (str, Path), "a path (str or pathlib.Path)")
     settings = _settings(endpoint, limits, retry, timeout, options, None)
-    builder = RequestBuilder(settings.options)
-    return await _run(
-        read_lines(input_path, builder, input_format=input_format),
-        settings,
-        _store(output, settings.options),
-        on_event=on_event,
-        stats=stats,
-        transport=transport,
-        steps=_steps(schema, validation_retries, steps),
-        limiter=limiter,
-    )
+    every = _steps(schema, validation_retries, steps)
+    call = _Call(settings, every, on_event, stats, transport, limiter)
+    store = call.store(output)
+    source = read_lines(input_path, RequestBuilder(call.options), input_format=input_format)
+    return await call.run(source, store)
 
 
 async def run_source(
@@ -381,15 +371,7 @@ async def run_source(
     limiter: Limiter = None,
 ) -> RunStats:
     """Like :func:`run_file`, for requests already made (a table's rows, a workflow stage)."""
-    _expect("output", output, (str, Path), "a path (str or pathlib.Path)")
     settings = _settings(endpoint, limits, retry, timeout, options, None)
-    return await _run(
-        source,
-        settings,
-        _store(output, settings.options),
-        on_event=on_event,
-        stats=stats,
-        transport=transport,
-        steps=_steps(schema, validation_retries, steps),
-        limiter=limiter,
-    )
+    every = _steps(schema, validation_retries, steps)
+    call = _Call(settings, every, on_event, stats, transport, limiter)
+    return await call.run(source, call.store(output))

@@ -26,8 +26,8 @@ import orjson
 from aiohttp import BodyPartReader, web
 
 from .batches import BatchJobs
+from .errors import ApiError
 from .files import FileStore
-from .validation import ApiError
 
 if TYPE_CHECKING:
     from .server import SimServer

@@ -35,8 +35,9 @@ import orjson
 from .batch_input import ENDPOINTS, MAX_ERRORS, InputLine, check_input
 from .bodies import chat_body, embeddings_body, make_answer, responses_body
 from .config import SimConfig
+from .errors import ApiError
 from .files import FileStore
-from .validation import PARSERS, ApiError
+from .validation import PARSERS
 
 __all__ = ["BatchJob", "BatchJobs"]
 

@@ -20,9 +20,10 @@ from typing import Any
 import orjson
 
 from .content import count_tokens, embedding_vector, encode_base64, reply_text, truncate_tokens
+from .errors import ApiError
 from .limiter import Rejection, format_duration
 from .schema_instance import SchemaError, instance
-from .validation import ApiError, ParsedRequest
+from .validation import ParsedRequest
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .validation import ApiError
+from .errors import ApiError
 
 __all__ = ["MAX_BATCH_FILE_BYTES", "PURPOSES", "FileStore", "StoredFile"]
 

@@ -43,10 +43,11 @@ from .bodies import (
     server_error_body,
 )
 from .config import SimConfig
+from .errors import ApiError
 from .faults import AttemptCounter, answer_delay, body_key, choose_fault
 from .quota import Quotas, rate_limit_cost
 from .stats import SimStats
-from .validation import PARSERS, ApiError
+from .validation import PARSERS
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ Example::
     req.digest, req.prompt_tokens, req.max_tokens      # ("8f434346648f", 8, None)
     parse_chat({"model": "m"})                          # raises ApiError(400, "Missing ...")
 
+The single-field checks live in ``fields.py``; ``ApiError`` in ``errors.py``.
 Token counts follow OpenAI's accounting: each message costs its text plus a few tokens of
 framing, and a chat prompt 3 more for priming the reply.
 """
@@ -18,42 +19,31 @@ from typing import Any, Literal
 import orjson
 
 from .content import count_tokens, prompt_digest
+from .errors import ApiError
+from .fields import (
+    content_text,
+    int_param,
+    missing,
+    model_of,
+    number_param,
+    output_format,
+    service_tier,
+    wrong_type,
+)
+
+__all__ = [
+    "PARSERS",
+    "Endpoint",
+    "ParsedRequest",
+    "parse_chat",
+    "parse_embeddings",
+    "parse_responses",
+]
 
 Endpoint = Literal["chat", "responses", "embeddings"]
 _ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 _MESSAGE_OVERHEAD = 3  # tokens of framing per message (role markers), as OpenAI counts them
 _REPLY_PRIMING = 3
-_IMAGE_TOKENS = 85  # a low-detail image
-
-
-class ApiError(Exception):
-    """An error answered with an OpenAI-style body: ``{"error": {message, type, param, code}}``.
-
-    Example::
-
-        raise ApiError(400, "Missing required parameter: 'model'.", param="model",
-                       code="missing_required_parameter")
-    """
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.param = param
-        self.code = code
-
-    def body(self) -> dict[str, Any]:
-        err = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
-        return {"error": err}
 
 
 @dataclass(slots=True)
@@ -75,169 +65,14 @@ class ParsedRequest:
     encoding_format: str = "float"
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _wrong_type(param: str, expected: str, value: Any) -> ApiError:
-    got = _json_type(value)
-    return ApiError(
-        400,
-        f"Invalid type for '{param}': expected {expected}, but got {'an' if got[0] in 'aeiou' else 'a'} {got} instead.",
-        param=param,
-        code="invalid_type",
-    )
-
-
-def _missing(param: str) -> ApiError:
-    return ApiError(
-        400,
-        f"Missing required parameter: '{param}'.",
-        param=param,
-        code="missing_required_parameter",
-    )
-
-
-def _common(body: Any, endpoint: str) -> str:
-    if not isinstance(body, dict):
-        raise _wrong_type("body", "an object", body) if body is not None else _missing("model")
-    if body.get("stream"):
-        raise ApiError(
-            400,
-            "streaming is not supported by the simulator",
-            param="stream",
-            code="unsupported_value",
-        )
-    model = body.get("model")
-    if model is None:
-        raise _missing("model")
-    if not isinstance(model, str) or not model:
-        raise _wrong_type("model", "a non-empty string", model)
-    return model
-
-
-def _int_param(body: dict[str, Any], name: str, minimum: int) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _wrong_type(name, "an integer", value)
-    if value < minimum:
-        raise ApiError(
-            400,
-            f"Invalid '{name}': integer below minimum value. Expected a value >= {minimum}, but got {value} instead.",
-            param=name,
-            code="integer_below_min_value",
-        )
-    return value
-
-
-def _number_param(body: dict[str, Any], name: str, lo: float, hi: float) -> None:
-    value = body.get(name)
-    if value is None:
-        return
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise _wrong_type(name, "a number", value)
-    if not lo <= value <= hi:
-        raise ApiError(
-            400,
-            f"Invalid '{name}': expected a value between {lo:g} and {hi:g}, but got {value} instead.",
-            param=name,
-            code="invalid_value",
-        )
-
-
-def _content_text(content: Any, param: str) -> tuple[str, int]:
-    """Text of a message content (string or parts) and the extra tokens of non-text parts."""
-    if content is None or isinstance(content, str):
-        return content or "", 0
-    if not isinstance(content, list):
-        raise _wrong_type(param, "one of a string or array of objects", content)
-    texts: list[str] = []
-    extra = 0
-    for i, part in enumerate(content):
-        if not isinstance(part, dict):
-            raise _wrong_type(f"{param}[{i}]", "an object", part)
-        text = part.get("text")
-        if isinstance(text, str):
-            texts.append(text)
-        elif part.get("type") in ("image_url", "input_image", "image"):
-            extra += _IMAGE_TOKENS
-        elif "type" not in part:
-            raise _missing(f"{param}[{i}].type")
-    return "\n".join(texts), extra
-
-
-def _output_format(fmt: Any, param: str, schema_key: str) -> tuple[str, Any]:
-    if fmt is None:
-        return "text", None
-    if not isinstance(fmt, dict):
-        raise _wrong_type(param, "an object", fmt)
-    kind = fmt.get("type")
-    if kind in (None, "text"):
-        return "text", None
-    if kind == "json_object":
-        return "json_object", None
-    if kind != "json_schema":
-        raise ApiError(
-            400,
-            f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object', and 'json_schema'.",
-            param=f"{param}.type",
-            code="invalid_value",
-        )
-    holder = fmt.get(schema_key) if schema_key else fmt
-    where = f"{param}.{schema_key}" if schema_key else param
-    if not isinstance(holder, dict):
-        raise _missing(where) if holder is None else _wrong_type(where, "an object", holder)
-    schema = holder.get("schema")
-    if not isinstance(schema, (dict, bool)):
-        raise (
-            _missing(f"{where}.schema")
-            if schema is None
-            else _wrong_type(f"{where}.schema", "an object", schema)
-        )
-    return "json_schema", schema
-
-
-_SERVICE_TIERS = ("auto", "default", "flex", "priority", "scale")
-
-
-def _service_tier(body: dict[str, Any]) -> str | None:
-    tier = body.get("service_tier")
-    if tier is None:
-        return None
-    if tier not in _SERVICE_TIERS:
-        raise ApiError(
-            400,
-            f"Invalid value: {tier!r}. Supported values are: "
-            + ", ".join(repr(t) for t in _SERVICE_TIERS)
-            + ".",
-            param="service_tier",
-            code="invalid_value",
-        )
-    return str(tier)
-
-
 def parse_chat(body: Any) -> ParsedRequest:
     """Validate a ``/v1/chat/completions`` body."""
-    model = _common(body, "chat")
+    model = model_of(body)
     messages = body.get("messages")
     if messages is None:
-        raise _missing("messages")
+        raise missing("messages")
     if not isinstance(messages, list):
-        raise _wrong_type("messages", "an array of objects", messages)
+        raise wrong_type("messages", "an array of objects", messages)
     if not messages:
         raise ApiError(
             400,
@@ -252,10 +87,10 @@ def parse_chat(body: Any) -> ParsedRequest:
     for i, msg in enumerate(messages):
         param = f"messages[{i}]"
         if not isinstance(msg, dict):
-            raise _wrong_type(param, "an object", msg)
+            raise wrong_type(param, "an object", msg)
         role = msg.get("role")
         if role is None:
-            raise _missing(f"{param}.role")
+            raise missing(f"{param}.role")
         if role not in _ROLES:
             raise ApiError(
                 400,
@@ -265,8 +100,8 @@ def parse_chat(body: Any) -> ParsedRequest:
                 code="invalid_value",
             )
         if "content" not in msg and role != "assistant":
-            raise _missing(f"{param}.content")
-        text, extra = _content_text(msg.get("content"), f"{param}.content")
+            raise missing(f"{param}.content")
+        text, extra = content_text(msg.get("content"), f"{param}.content")
         tokens += _MESSAGE_OVERHEAD + 1 + count_tokens(text) + extra
         chars += len(text)
         if isinstance(msg.get("name"), str):
@@ -283,10 +118,10 @@ def parse_chat(body: Any) -> ParsedRequest:
         tools = orjson.dumps(body["tools"]).decode()
         tokens += count_tokens(tools)
         chars += len(tools)
-    max_tokens = _int_param(body, "max_completion_tokens", 1)
+    max_tokens = int_param(body, "max_completion_tokens", 1)
     if max_tokens is None:
-        max_tokens = _int_param(body, "max_tokens", 1)
-    n = _int_param(body, "n", 1) or 1
+        max_tokens = int_param(body, "max_tokens", 1)
+    n = int_param(body, "n", 1) or 1
     if n > 128:
         raise ApiError(
             400,
@@ -294,16 +129,16 @@ def parse_chat(body: Any) -> ParsedRequest:
             param="n",
             code="invalid_value",
         )
-    _number_param(body, "temperature", 0, 2)
-    _number_param(body, "top_p", 0, 1)
-    fmt, schema = _output_format(body.get("response_format"), "response_format", "json_schema")
+    number_param(body, "temperature", 0, 2)
+    number_param(body, "top_p", 0, 1)
+    fmt, schema = output_format(body.get("response_format"), "response_format", "json_schema")
     return ParsedRequest(
         endpoint="chat",
         model=model,
         prompt_tokens=tokens,
         digest=prompt_digest(last_user if last_user is not None else last_any),
         prompt_chars=chars,
-        service_tier=_service_tier(body),
+        service_tier=service_tier(body),
         max_tokens=max_tokens,
         n=n,
         output_format=fmt,
@@ -313,10 +148,10 @@ def parse_chat(body: Any) -> ParsedRequest:
 
 def parse_responses(body: Any) -> ParsedRequest:
     """Validate a ``/v1/responses`` body."""
-    model = _common(body, "responses")
+    model = model_of(body)
     data = body.get("input")
     if data is None:
-        raise _missing("input")
+        raise missing("input")
     tokens = chars = 0
     last_user: str | None = None
     if isinstance(data, str):
@@ -330,8 +165,8 @@ def parse_responses(body: Any) -> ParsedRequest:
             if isinstance(item, str):  # lenient: a bare string item is a user message
                 item = {"role": "user", "content": item}
             if not isinstance(item, dict):
-                raise _wrong_type(f"input[{i}]", "an object", item)
-            text, extra = _content_text(
+                raise wrong_type(f"input[{i}]", "an object", item)
+            text, extra = content_text(
                 item.get("content", item.get("output")), f"input[{i}].content"
             )
             tokens += _MESSAGE_OVERHEAD + count_tokens(text) + extra
@@ -339,26 +174,26 @@ def parse_responses(body: Any) -> ParsedRequest:
             if item.get("role", "user") == "user":
                 last_user = text
     else:
-        raise _wrong_type("input", "one of a string or array of input items", data)
+        raise wrong_type("input", "one of a string or array of input items", data)
     instructions = body.get("instructions")
     if instructions is not None:
         if not isinstance(instructions, str):
-            raise _wrong_type("instructions", "a string", instructions)
+            raise wrong_type("instructions", "a string", instructions)
         tokens += _MESSAGE_OVERHEAD + count_tokens(instructions)
         chars += len(instructions)
     text_cfg = body.get("text")
     if text_cfg is not None and not isinstance(text_cfg, dict):
-        raise _wrong_type("text", "an object", text_cfg)
-    fmt, schema = _output_format((text_cfg or {}).get("format"), "text.format", "")
-    _number_param(body, "temperature", 0, 2)
+        raise wrong_type("text", "an object", text_cfg)
+    fmt, schema = output_format((text_cfg or {}).get("format"), "text.format", "")
+    number_param(body, "temperature", 0, 2)
     return ParsedRequest(
         endpoint="responses",
         model=model,
         prompt_tokens=tokens,
         digest=prompt_digest(last_user or ""),
         prompt_chars=chars,
-        service_tier=_service_tier(body),
-        max_tokens=_int_param(body, "max_output_tokens", 1),
+        service_tier=service_tier(body),
+        max_tokens=int_param(body, "max_output_tokens", 1),
         output_format=fmt,
         schema=schema,
     )
@@ -366,10 +201,10 @@ def parse_responses(body: Any) -> ParsedRequest:
 
 def parse_embeddings(body: Any) -> ParsedRequest:
     """Validate a ``/v1/embeddings`` body (strings, token arrays, or lists of either)."""
-    model = _common(body, "embeddings")
+    model = model_of(body)
     data = body.get("input")
     if data is None:
-        raise _missing("input")
+        raise missing("input")
     inputs: list[str]
     if isinstance(data, str):
         inputs = [data]
@@ -421,7 +256,7 @@ def parse_embeddings(body: Any) -> ParsedRequest:
         digest=prompt_digest(inputs[-1]),
         prompt_chars=sum(len(x) for x in inputs),
         inputs=inputs,
-        dimensions=_int_param(body, "dimensions", 1),
+        dimensions=int_param(body, "dimensions", 1),
         encoding_format=str(encoding),
     )
 

@@ -16,7 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,41 @@ class Drain:
     @property
     def stderr(self) -> str:
         return "".join(self.err)
+
+
+@dataclass
+class MemoryTrace:
+    """RSS samples of a process, each with how far the run had got (requests received)."""
+
+    samples: list[tuple[int, float]] = field(default_factory=list)  # (progress, MB)
+
+    @property
+    def peak(self) -> float:
+        return max((mb for _, mb in self.samples), default=0.0)
+
+    def growth_after(self, progress: int) -> float:
+        """MB gained from the first sample at ``progress`` or later to the run's highest."""
+        later = [mb for done, mb in self.samples if done >= progress]
+        assert later, f"no sample past {progress} requests: {self.samples[-3:]}"
+        return max(later) - later[0]
+
+
+def trace_memory(
+    drained: Drain, progress: Callable[[], int], *, timeout: float, every: float = 0.05
+) -> MemoryTrace:
+    """Sample ``drained``'s RSS (psutil) and ``progress()`` until the process exits."""
+    import psutil
+
+    trace = MemoryTrace()
+    ps = psutil.Process(drained.proc.pid)
+    deadline = time.monotonic() + timeout
+    while drained.proc.poll() is None and time.monotonic() < deadline:
+        try:
+            trace.samples.append((progress(), ps.memory_info().rss / 2**20))
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(every)
+    return trace
 
 
 def drain(sim: Simulator, requests: int, *, max_tokens: int | None = None) -> None:

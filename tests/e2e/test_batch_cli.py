@@ -218,6 +218,7 @@ def test_expired_requests_go_again_by_batch_in_a_new_round(sim_factory, tmp_path
 def test_cancel_then_fetch_partial_results(sim_factory, tmp_path: Path):
     # 2,000 requests at 100/s: 20 s of work, so the cancel lands mid-batch even when a
     # loaded machine takes seconds to start the CLI (at 500/s the batch could finish first).
+    # The test waits only until the first requests are done, then cancels.
     sim = sim_factory(
         batch_time_scale=1.0, batch_validate_seconds=0.0, batch_requests_per_second=100.0
     )
@@ -225,7 +226,10 @@ def test_cancel_then_fetch_partial_results(sim_factory, tmp_path: Path):
     out = tmp_path / "out.jsonl"
     submitted = batch_cli("submit", src, "-o", out, "--base-url", sim.base_url)
     assert submitted.returncode == 0, submitted.stderr
-    time.sleep(0.5)
+    deadline = time.monotonic() + 20
+    while not any(b["request_counts"]["completed"] for b in _list_batches(sim)):
+        assert time.monotonic() < deadline, "the batch never started"
+        time.sleep(0.02)
     cancelled = batch_cli("cancel", "-o", out, "--base-url", sim.base_url)
     assert cancelled.returncode == 0, cancelled.stderr
     deadline = time.monotonic() + 20

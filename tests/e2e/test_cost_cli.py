@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from .helpers import by_id, cli_env, is_ok, read_output, run_cli, sim_log, write_jsonl
 
@@ -105,6 +107,12 @@ def test_a_second_identical_run_is_answered_from_the_cache(sim, tmp_path: Path):
     first = run_cli(src, "-o", tmp_path / "a.jsonl", *common)
     assert first.returncode == 0, first.stderr
     assert sim.stats(log=False)["received"] == 150
+    # Library prices load while the first requests go out; every answer is still priced.
+    costs = [r["surge"]["cost_usd"] for r in read_output(tmp_path / "a.jsonl")]
+    assert all(c > 0 for c in costs)
+    summary = re.search(r"cost \$([\d,.]+)", first.stderr)
+    assert summary and float(summary[1].replace(",", "")) == pytest.approx(sum(costs), abs=1e-4)
+    assert "without a price" not in first.stderr
     sim.reset_stats()
 
     second = run_cli(src, "-o", tmp_path / "b.jsonl", *common)

@@ -25,14 +25,17 @@ from .helpers import (
 
 
 def test_a_second_run_on_the_same_output_fails_at_once(sim_factory, tmp_path: Path) -> None:
-    sim = sim_factory(latency=0.5)
+    # 8 rounds of 1 s: the first run is surely still going when the second one starts,
+    # however busy the machine; once the second is refused, the rest is answered at once.
+    sim = sim_factory(latency=1.0)
     src = write_lines(tmp_path / "in.txt", [f"locked prompt {i}" for i in range(40)])
     out = tmp_path / "out.jsonl"
-    args = [src, "-o", out, *sim_args(sim, "-c", "5")]  # 8 rounds of 0.5 s
+    args = [src, "-o", out, *sim_args(sim, "-c", "5")]
     with cli_process(*args) as first:
         wait_for_lines(out, 1, first.proc)
         second = run_cli(*args)
         assert first.proc.poll() is None  # refused at once, not after waiting for the first
+        sim.update_config(latency=0.0)
         assert second.returncode == 2, second.stderr
         assert f"in use by process {first.proc.pid}" in second.stderr
         assert "Traceback" not in second.stderr

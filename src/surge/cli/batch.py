@@ -23,12 +23,14 @@ from typing import Any
 
 import click
 
+from ..batch.split import MAX_REQUESTS
 from ..batch.state import BatchState
 from ..batch.workflow import BatchJob, BatchSettings, FetchReport
 from ..config import Endpoint, RunOptions
 from ..errors import ConfigError, SurgeError
 from ..io.formats import parse_param
 from .exits import ExitCode
+from .options import endpoint_options, limit_options, options, prices_option, request_options
 
 __all__ = ["batch_group"]
 
@@ -51,51 +53,21 @@ def _output_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def _server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--api-key", envvar="OPENAI_API_KEY", help="API key [env: OPENAI_API_KEY].")(
-        fn
-    )
-    return click.option(
-        "--base-url", envvar="OPENAI_BASE_URL", help="API base URL [env: OPENAI_BASE_URL]."
-    )(fn)
-
-
-def _input_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(
-        [
-            click.option(
-                "--model", help="Model for prompt lines (Batch API lines carry their own)."
-            ),
-            click.option("--system", help="System prompt for prompt lines."),
-            click.option("--param", "params", multiple=True, metavar="KEY=VALUE"),
-            click.option(
-                "--api",
-                type=click.Choice(["chat", "responses", "embeddings"]),
-                default="chat",
-                show_default=True,
-            ),
-            click.option(
-                "--input-format",
-                type=click.Choice(["auto", "jsonl", "text"]),
-                default="auto",
-                show_default=True,
-            ),
-            click.option(
-                "--max-requests",
-                type=click.IntRange(1, 50_000),
-                default=50_000,
-                show_default=True,
-                help="Requests per batch at most (the API allows 50,000).",
-            ),
-            click.option(
-                "--retry-failed",
-                is_flag=True,
-                help="In a new round, also re-send requests whose result is an error.",
-            ),
-        ]
-    ):
-        fn = option(fn)
-    return fn
+_input_options = options(
+    request_options(),
+    click.option(
+        "--max-requests",
+        type=click.IntRange(1, MAX_REQUESTS),
+        default=MAX_REQUESTS,
+        show_default=True,
+        help=f"Requests per batch at most (the API allows {MAX_REQUESTS:,}).",
+    ),
+    click.option(
+        "--retry-failed",
+        is_flag=True,
+        help="In a new round, also re-send requests whose result is an error.",
+    ),
+)
 
 
 def _poll_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -119,7 +91,7 @@ def _settings(kw: dict[str, Any]) -> BatchSettings:
         endpoint=Endpoint(base_url=kw.get("base_url"), api_key=kw.get("api_key")),
         options=options,
         input_format=kw.get("input_format") or "auto",
-        max_requests=kw.get("max_requests") or 50_000,
+        max_requests=kw.get("max_requests") or MAX_REQUESTS,
         poll_interval=kw.get("poll_interval") or 30.0,
     )
 
@@ -157,7 +129,7 @@ def batch_group() -> None:
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
 @_output_option
 @_input_options
-@_server_options
+@endpoint_options()
 def submit_command(input_path: str, output: str, **kw: Any) -> None:
     """Split INPUT into batches, upload them and create the batches; return at once."""
     job = BatchJob(output, _settings(kw))
@@ -190,7 +162,7 @@ def _describe(state: BatchState) -> str:
 
 @batch_group.command("status")
 @_output_option
-@_server_options
+@endpoint_options()
 def status_command(output: str, **kw: Any) -> None:
     """Show how far each batch of OUTPUT's job got."""
     job = BatchJob(output, _settings(kw))
@@ -250,8 +222,8 @@ def _failures_in(output: str) -> int:
 
 @batch_group.command("fetch")
 @_output_option
-@_server_options
-@click.option("--prices", "prices_path", type=click.Path(exists=True, dir_okay=False))
+@endpoint_options()
+@prices_option
 def fetch_command(output: str, prices_path: str | None, **kw: Any) -> None:
     """Download finished batches and merge them into OUTPUT."""
     job = BatchJob(output, _settings(kw))
@@ -272,7 +244,7 @@ def fetch_command(output: str, prices_path: str | None, **kw: Any) -> None:
 
 @batch_group.command("cancel")
 @_output_option
-@_server_options
+@endpoint_options()
 def cancel_command(output: str, **kw: Any) -> None:
     """Cancel OUTPUT's running batches (what they finished can still be fetched)."""
     job = BatchJob(output, _settings(kw))
@@ -292,21 +264,16 @@ def cancel_command(output: str, **kw: Any) -> None:
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
 @_output_option
 @_input_options
-@_server_options
+@endpoint_options()
 @_poll_option
-@click.option("--prices", "prices_path", type=click.Path(exists=True, dir_okay=False))
+@prices_option
 @click.option(
     "--then-online",
     is_flag=True,
     help="Afterwards, send requests that expired or failed online (surge run).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Online pass: requests in flight at most.")  # fmt: skip
-@click.option(
-    "--rpm", type=click.FloatRange(min=0, min_open=True), help="Online pass: requests/min."
-)
-@click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Online pass: tokens/min.")
+@limit_options(concurrency=64, what="Online pass: ")
 def run_command(
     input_path: str,
     output: str,
@@ -359,7 +326,8 @@ def _online(
     """Re-send what the batches did not answer, online, through surge's own run."""
     from ..config import Limits, RetryPolicy, Timeout
     from .main import run_async
-    from .runner import RunRequest, execute_run
+    from .run_request import RunRequest
+    from .runner import execute_run
 
     _say("surge: sending online what the batches did not answer")
     request = RunRequest(

@@ -31,6 +31,7 @@ from .demo.common import (
     SimSettings,
     Target,
     chosen_base_url,
+    load_options,
     open_target,
     seconds,
     speedup,
@@ -94,21 +95,7 @@ def _failures(*runs: RunStats) -> str:
 
 @click.command("bench")
 @target_options(latency=0.5)
-@click.option(
-    "--n",
-    "n",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="Requests in the concurrent run.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="Requests in flight in the concurrent run.",
-)
+@load_options(n=50, concurrency=50, part="the concurrent run")
 @click.option(
     "--sequential-n",
     type=click.IntRange(min=1),

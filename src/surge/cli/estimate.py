@@ -18,36 +18,15 @@ from ..config import RunOptions
 from ..errors import SurgeError
 from ..io.formats import RequestBuilder, parse_param
 from ..models import Request
+from .options import json_option, limit_options, prices_option, request_options
 
 __all__ = ["estimate_command"]
 
 
 @click.command("estimate")
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", help="Model for prompt lines (Batch API lines carry their own).")
-@click.option("--system", help="System prompt for prompt lines.")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE")
-@click.option(
-    "--api",
-    type=click.Choice(["chat", "responses", "embeddings"]),
-    default="chat",
-    show_default=True,
-)
-@click.option(
-    "--input-format",
-    type=click.Choice(["auto", "jsonl", "text"]),
-    default="auto",
-    show_default=True,
-)
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute.")
-@click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute.")
-@click.option(
-    "-c",
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=C.DEFAULT_CONCURRENCY,
-    show_default=True,
-)
+@request_options()
+@limit_options()
 @click.option(
     "--latency",
     type=click.FloatRange(min=0),
@@ -62,8 +41,8 @@ __all__ = ["estimate_command"]
     show_default=True,
     help="Expected output tokens of a request that sets no max_tokens.",
 )
-@click.option("--prices", "prices_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
+@prices_option
+@json_option
 def estimate_command(
     input_path: str,
     model: str | None,

@@ -21,6 +21,14 @@ import orjson
 
 from .. import _constants as C
 from ..errors import ConfigError, SurgeError
+from .options import (
+    endpoint_options,
+    json_option,
+    limit_options,
+    request_options,
+    retry_options,
+    schema_option,
+)
 
 __all__ = ["fanout_command"]
 
@@ -73,29 +81,16 @@ def _as_json(result: Any) -> bytes:
     help="More questions, one per line ('-': stdin).",
 )
 @click.option("--synthesize", "instruction", required=True, help="What to make of the answers.")
-@click.option("--model", required=True, help="Model for the questions and the synthesis.")
-@click.option("--system", help="System prompt for every question.")
+@request_options(
+    model_help="Model for the questions and the synthesis.",
+    model_required=True,
+    for_each="request",
+    system_help="System prompt for every question.",
+    apis=("chat", "responses"),
+    input_format=False,
+)
 @click.option("--synthesis-system", help="System prompt for the synthesis.")
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Body parameter for every request, e.g. temperature=0 (repeatable).",
-)
-@click.option(
-    "--api",
-    type=click.Choice(["chat", "responses"]),
-    default="chat",
-    show_default=True,
-    help="Endpoint to use.",
-)
-@click.option(
-    "--schema",
-    "schema_spec",
-    metavar="FILE.json|module:Model",
-    help="Make the synthesis a structured answer (a JSON schema file or a pydantic model).",
-)
+@schema_option(applies_to="the synthesis")
 @click.option(
     "--context-tokens",
     type=click.IntRange(min=1),
@@ -105,26 +100,10 @@ def _as_json(result: Any) -> bytes:
     "condensed in groups first.",
 )
 @click.option("--require-all", is_flag=True, help="Fail if any question gets no answer.")
-@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
-@click.option(
-    "-c", "--concurrency", type=click.IntRange(min=1), help="Questions in flight at most."
-)
-@click.option(
-    "--max-retries",
-    type=click.IntRange(min=0),
-    default=C.DEFAULT_MAX_RETRIES,
-    show_default=True,
-    help="Retries of transient failures.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=C.DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds one attempt may take.",
-)
-@click.option("--base-url", envvar="OPENAI_BASE_URL", help="API base URL [env: OPENAI_BASE_URL].")
-@click.option("--api-key", envvar="OPENAI_API_KEY", help="API key [env: OPENAI_API_KEY].")
+@json_option
+@limit_options(concurrency=None, rates=False)
+@retry_options
+@endpoint_options()
 @click.option("-q", "--quiet", is_flag=True, help="No live lines; only the synthesis.")
 def fanout_command(
     questions: tuple[str, ...],

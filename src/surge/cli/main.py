@@ -27,7 +27,15 @@ import click
 from .. import _constants as C
 from ..errors import ConfigError, SurgeError
 from .exits import ExitCode
-from .options import progress_options
+from .options import (
+    endpoint_options,
+    limit_options,
+    prices_option,
+    progress_options,
+    request_options,
+    retry_options,
+    schema_option,
+)
 
 __all__ = ["cli", "main"]
 
@@ -105,22 +113,7 @@ def _resume_command() -> str:
     "changed ones are sent again. '-' streams results to stdout (no resume). "
     "For a table input: the output table (.csv, .jsonl or .parquet), its result log beside it.",
 )
-@click.option("--model", help="Model for prompt lines (Batch API lines carry their own).")
-@click.option("--system", help="System prompt for prompt lines.")
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Body parameter for prompt lines, e.g. temperature=0 (repeatable).",
-)
-@click.option(
-    "--api",
-    type=click.Choice(["chat", "responses", "embeddings"]),
-    default="chat",
-    show_default=True,
-    help="Endpoint for prompt lines.",
-)
+@request_options()
 @click.option(
     "--template",
     help="Table input (CSV, Parquet, JSONL records): the prompt for each row, with "
@@ -135,12 +128,7 @@ def _resume_command() -> str:
     help="Table input: another body field from the row, e.g. metadata.source={url} (repeatable).",
 )
 @click.option("--id-column", help="Table input: the column holding each row's id.")
-@click.option(
-    "--schema",
-    "schema_spec",
-    metavar="FILE.json|module:Model",
-    help="Structured output: a JSON schema file or a pydantic model; replies are validated.",
-)
+@schema_option()
 @click.option(
     "--validation-retries",
     type=click.IntRange(min=0),
@@ -148,23 +136,7 @@ def _resume_command() -> str:
     show_default=True,
     help="Re-asks of a reply that does not match --schema (the error is sent back).",
 )
-@click.option(
-    "--input-format",
-    type=click.Choice(["auto", "jsonl", "text"]),
-    default="auto",
-    show_default=True,
-    help="auto: JSONL if the first line starts with '{'.",
-)
-@click.option(
-    "-c",
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=C.DEFAULT_CONCURRENCY,
-    show_default=True,
-    help="Requests in flight at most.",
-)
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute.")
-@click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute.")
+@limit_options()
 @click.option(
     "--service-tier",
     type=click.Choice(["auto", "default", "flex", "priority"]),
@@ -176,20 +148,7 @@ def _resume_command() -> str:
     help="Send a flex request at the default tier after N 'resource_unavailable' answers "
     "or a deadline since its first attempt (3, 10m, or 3,10m).",
 )
-@click.option(
-    "--max-retries",
-    type=click.IntRange(min=0),
-    default=C.DEFAULT_MAX_RETRIES,
-    show_default=True,
-    help="Retries of transient failures (429, 5xx, timeouts).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=C.DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds one attempt may take, end to end.",
-)
+@retry_options
 @click.option(
     "--limiter",
     metavar="URL",
@@ -222,8 +181,7 @@ def _resume_command() -> str:
     help="Send the first request once, report whether the endpoint works, and exit "
     "(nothing is written to OUTPUT).",
 )
-@click.option("--base-url", envvar="OPENAI_BASE_URL", help="API base URL [env: OPENAI_BASE_URL].")
-@click.option("--api-key", envvar="OPENAI_API_KEY", help="API key [env: OPENAI_API_KEY].")
+@endpoint_options()
 @click.option(
     "--max-cost",
     type=click.FloatRange(min=0),
@@ -238,12 +196,7 @@ def _resume_command() -> str:
     help="Response cache (SQLite): identical requests are answered from it [env: SURGE_CACHE].",
 )
 @click.option("--no-cache", is_flag=True, help="Do not use the response cache.")
-@click.option(
-    "--prices",
-    "prices_path",
-    type=click.Path(exists=True, dir_okay=False),
-    help='JSON prices per model: {"MODEL": {"input": USD/1M, "output": USD/1M}}.',
-)
+@prices_option
 @progress_options(help="Progress display on stderr.", quiet_help="No progress and no summary.")
 @click.option("-v", "--verbose", count=True, help="Log retries and limiter waits (-vv: debug).")
 def run_command(
@@ -296,7 +249,9 @@ def run_command(
     from ..config import Endpoint, FlexFallback, Limits, RetryPolicy, RunOptions, Timeout
     from ..io.formats import parse_param
     from ..io.table_job import TableJob, is_table_input
-    from .runner import RunRequest, check_run, execute_run
+    from .check import check_run
+    from .run_request import RunRequest
+    from .runner import execute_run
 
     _configure_logging(verbose)
     try:

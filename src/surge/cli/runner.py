@@ -1,6 +1,6 @@
 """One ``surge run``: options in, progress and summary around the engine, exit code out.
 
-    request = RunRequest.build(input_path="in.jsonl", output="out.jsonl", model="m", ...)
+    request = RunRequest(input_path="in.jsonl", output="out.jsonl", ...)   # run_request.py
     code = execute_run(request, resume_command="surge run in.jsonl -o out.jsonl", run=asyncio.run)
 
 Signals: the first SIGINT/SIGTERM stops launching requests and lets in-flight ones finish
@@ -21,110 +21,26 @@ import signal
 import stat
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .._engine.engine import Engine, EngineSettings
+from .._engine.engine import Engine
 from .._engine.structured import ValidateStep
 from .._limits.gate import Gate
-from .._limits.remote import guarded, opened_gate, split_fallback
-from .._schema import OutputSchema
-from ..config import Endpoint, Limits, RetryPolicy, RunOptions, Timeout
+from .._limits.remote import guarded, opened_gate
 from ..errors import ConfigError, LimiterError, OutputError, OutputRefusedError, SurgeError
 from ..events import Listener, RunStats
 from ..io.formats import RequestBuilder
-from ..io.source import InputFormat, count_lines, read_lines
+from ..io.source import count_lines
 from ..io.store import open_store
 from ..io.table_job import TableJob
 from ..io.tables import count_rows
-from ..models import Request
 from .exits import ExitCode
+from .run_request import RunRequest
 from .spending import RunExtras
 
-__all__ = ["RunRequest", "check_run", "execute_run"]
+__all__ = ["execute_run"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RunRequest:
-    input_path: str
-    output: str
-    endpoint: Endpoint
-    limits: Limits
-    retry: RetryPolicy
-    timeout: Timeout
-    options: RunOptions
-    input_format: InputFormat = "auto"
-    progress_mode: str = "auto"
-    summary: bool = True
-    limiter: str | None = None  # a shared limiter's address (redis://...)
-    limiter_fallback: bool = False
-    workers: int = 1
-    max_cost: float | None = None  # USD: never start a request that could go over
-    cache_path: str | None = None  # SQLite response cache
-    prices_path: str | None = None  # JSON prices overriding genai-prices
-    # A table run (CSV/Parquet/JSONL records with a template): ``output`` is its result log.
-    table: TableJob | None = None
-    schema: OutputSchema | None = None  # structured output: replies validated, re-asked
-    validation_retries: int = 2
-
-    @property
-    def settings(self) -> EngineSettings:
-        return EngineSettings(
-            endpoint=self.endpoint,
-            limits=self.limits,
-            retry=self.retry,
-            timeout=self.timeout,
-            options=self.options,
-        )
-
-    def __post_init__(self) -> None:
-        if self.input_path != "-":
-            _check_input(Path(self.input_path))
-        if (
-            self.input_path != "-"
-            and self.output != "-"
-            and Path(self.input_path).resolve() == Path(self.output).resolve()
-        ):
-            raise ConfigError("input and output must be different files")
-        self.endpoint.resolved_base_url()  # a malformed URL is a usage error, found now
-        if self.max_cost is not None and self.max_cost < 0:
-            raise ConfigError(f"--max-cost must be >= 0 USD, got {self.max_cost}")
-        if self.limiter is not None:
-            split_fallback(self.limiter)  # a malformed address too
-        if self.workers > 1:
-            if self.input_path == "-":
-                raise ConfigError("--workers needs an input file (not stdin)")
-            if self.options.ordered:
-                raise ConfigError("--workers cannot write results in input order (--ordered)")
-            if self.max_cost is not None:
-                raise ConfigError("--workers does not support --max-cost yet")
-            if self.cache_path is not None:
-                raise ConfigError("--workers does not support --cache yet (use --no-cache)")
-
-    @property
-    def limiter_url(self) -> str | None:
-        """The shared limiter's address with the fallback choice in it."""
-        if self.limiter is None or not self.limiter_fallback:
-            return self.limiter
-        joiner = "&" if "?" in self.limiter else "?"
-        return f"{self.limiter}{joiner}fallback=local"
-
-
-def _check_input(path: Path) -> None:
-    """Any readable file, FIFO or /dev/fd path; a directory or a missing path is named."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ConfigError(f"input file not found: {path}") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read input {path}: {err.strerror}") from err
-    if stat.S_ISDIR(mode):
-        raise ConfigError(f"input {path} is a directory, not a file of requests")
-    if not os.access(path, os.R_OK):
-        raise ConfigError(f"cannot read input {path}: permission denied")
 
 
 def _is_regular(path: str) -> bool:
@@ -159,14 +75,7 @@ async def _run(
     extras: RunExtras,
     display: Listener | None = None,
 ) -> RunStats:
-    await extras.prepare()
-    table = request.table
-    await extras.check_prices(
-        request.input_path,
-        request.options,
-        request.input_format,
-        source=table.requests(RequestBuilder(request.options)) if table is not None else None,
-    )
+    await extras.check_prices(request.input_path, request.requests(RequestBuilder(request.options)))
 
     settings = request.settings
     # Validation outermost: it puts the schema into the body the cache and budget see.
@@ -210,12 +119,7 @@ async def _run_engine(
             loop.add_signal_handler(signum, on_signal, signum)
     counter = asyncio.create_task(_count_total(request.input_path, stats, table=table is not None))
     try:
-        builder = RequestBuilder(settings.options)
-        source = (
-            table.requests(builder)
-            if table is not None
-            else read_lines(request.input_path, builder, input_format=request.input_format)
-        )
+        source = request.requests(RequestBuilder(settings.options))
         store = open_store(
             request.output,
             retry_failed=settings.options.retry_failed,
@@ -389,46 +293,3 @@ def execute_run(
     elif stats.failed or stats.invalid or stats.skipped_failed:
         _say(_failure_advice(stats, request.output, resume_command))
     return _exit_code(stats, interrupted)
-
-
-async def _first_request(request: RunRequest) -> Request | None:
-    builder = RequestBuilder(request.options)
-    source = (
-        request.table.requests(builder)
-        if request.table is not None
-        else read_lines(request.input_path, builder, input_format=request.input_format)
-    )
-    try:
-        async for item in source:
-            if isinstance(item, Request):
-                return item
-    finally:
-        await source.aclose()  # type: ignore[attr-defined]
-    return None
-
-
-def check_run(request: RunRequest, *, run: Callable[[Coroutine[Any, Any, Any]], Any]) -> int:
-    """``surge run --check``: send the input's first request once, say how it went."""
-    from .check import CheckReport, check_endpoint
-
-    async def probe() -> CheckReport | None:
-        first = await _first_request(request)
-        if first is None:
-            return None
-        return await check_endpoint(request.endpoint, first)
-
-    try:
-        report = run(probe())
-    except SurgeError as err:
-        _say(f"surge: error: {err}")
-        return ExitCode.USAGE
-    except KeyboardInterrupt:
-        return ExitCode.INTERRUPTED
-    if report is None:
-        _say(f"surge: error: {request.input_path} holds no valid request to check with")
-        return ExitCode.USAGE
-    if not report.ok:
-        _say(f"surge: check failed: {report.message}")
-        return ExitCode.USAGE
-    _say(f"surge: check passed: {report.message}")
-    return ExitCode.OK

@@ -2,7 +2,7 @@
 
     extras = RunExtras.build(max_cost=5.0, cache_path="c.sqlite", prices_path=None,
                              endpoint=endpoint, stop=engine_stop)
-    await extras.check_prices(input_path, options, input_format)   # before anything is sent
+    await extras.check_prices(input_path, requests)   # before anything is sent
     steps, listener = extras.steps, extras.meter
     print(extras.meter.describe()); print(extras.budget_message(resume_command))
 
@@ -21,13 +21,11 @@ from .._engine.attempt import Step
 from .._engine.caching import CacheStep
 from .._engine.costing import CostStep
 from ..cache.sqlite import SqliteCache
-from ..config import Endpoint, RunOptions
+from ..config import Endpoint
 from ..cost.budget import Budget
 from ..cost.meter import CostMeter
 from ..cost.prices import PriceBook
 from ..errors import ConfigError, InputError
-from ..io.formats import RequestBuilder
-from ..io.source import InputFormat, read_lines
 from ..models import Request
 
 __all__ = ["RunExtras"]
@@ -69,39 +67,35 @@ class RunExtras:
             extras.steps.append(CacheStep(extras.cache, url_for=endpoint.url_for))
         extras.priced = priced
         if priced:
+            # Off the critical path: the first request need not wait for ~0.5 s of loading
+            # (the cost step looks prices up in a thread when an answer is in).
+            extras.book.load_in_background()
             extras.steps.append(CostStep(extras.book, extras.budget, on_exhausted=exhausted))
         return extras
 
-    async def prepare(self) -> None:
-        """Load the price data before the run: in the middle of it, its half second of CPU
-        would hold up the event loop and every request with it."""
-        if self.priced:
-            await asyncio.to_thread(self.book.preload)
-
     async def check_prices(
-        self,
-        input_path: str,
-        options: RunOptions,
-        input_format: InputFormat,
-        *,
-        source: AsyncIterable[Request | InputError] | None = None,
+        self, input_path: str, requests: AsyncIterable[Request | InputError]
     ) -> None:
         """With a budget, refuse to start when some model of the input has no price.
 
-        ``source`` reads the requests another way than line by line (a table's rows).
+        ``requests`` reads the input once (its lines, or a table's rows), sending nothing.
         """
         if self.budget.limit is None:
             return
         if input_path == "-":
             raise ConfigError("--max-cost needs an input file (the models are checked first)")
         missing: dict[str, int] = {}
-        items = source or read_lines(input_path, RequestBuilder(options), input_format=input_format)
-        async for item in items:
+        async for item in requests:
             if not isinstance(item, Request):
                 continue
             model = item.body.get("model")
             name = model if isinstance(model, str) else None
-            if self.book.price(name) is None:
+            # A first lookup may wait for the library to load: not on the event loop.
+            known = self.book.known(name)
+            price = (
+                self.book.price(name) if known else await asyncio.to_thread(self.book.price, name)
+            )
+            if price is None:
                 key = name or "(no model)"
                 missing[key] = missing.get(key, 0) + 1
         if missing:

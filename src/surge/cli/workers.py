@@ -35,7 +35,7 @@ from ..io.parts import merge_parts, output_ids, part_path
 from ..io.source import count_lines
 from ..io.store import JsonlStore, read_results
 from .exits import ExitCode
-from .runner import RunRequest
+from .run_request import RunRequest
 from .worker import ENV, WorkerConfig
 
 __all__ = ["parts_dir_for", "run_workers"]

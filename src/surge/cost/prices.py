@@ -9,13 +9,16 @@ A prices file is a JSON object mapping a model name to
 ``"cached_input"`` (USD per 1M cached input tokens) and ``"batch"`` (the factor applied to
 batch and flex requests, 0.5 by default, as OpenAI prices both at half). Models the file
 does not name are looked up in genai-prices, whose data ships in the package (nothing is
-downloaded). Pricing is pure arithmetic; only :meth:`PriceBook.load` reads a file.
+downloaded); its answers are kept on disk (``library_cache.py``) so that later runs need
+not load it. Pricing itself is pure arithmetic.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from typing import Any, Literal
 import orjson
 
 from ..errors import ConfigError
+from .library_cache import MISSING, LibraryCache
 
 __all__ = ["Price", "PriceBook", "Tier", "tier_of"]
 
@@ -88,7 +92,7 @@ def _parse_entry(model: str, entry: Any) -> Price:
         raise ConfigError(f"prices: {model!r}: prices must be numbers ({err})") from err
 
 
-def _library_price(model: str) -> Price | None:
+def _ask_library(model: str) -> Price | None:
     """The model's price in genai-prices, or None when it does not know the model."""
     try:
         from genai_prices import Usage, calc_price
@@ -107,12 +111,39 @@ def _library_price(model: str) -> Price | None:
         flex_in, _ = rate({"service_tier": "flex"}, input_tokens=_MTOK, output_tokens=0)
     except LookupError:
         return None
-    except Exception as err:  # a library bug must not stop a run; say so and go on
-        log.warning("genai-prices failed for %s: %s", model, err)
-        return None
     # genai-prices knows flex where OpenAI publishes a separate flex price; batch is half.
     flex = flex_in / base_in if base_in and flex_in != base_in else _DEFAULT_DISCOUNT
     return Price(input=base_in, output=base_out, cached_input=cached_in, flex=flex)
+
+
+_LIBRARY_CACHE: LibraryCache | None = None
+_LIBRARY_CACHE_LOCK = threading.Lock()
+
+
+def _library_cache() -> LibraryCache:
+    global _LIBRARY_CACHE
+    with _LIBRARY_CACHE_LOCK:
+        if _LIBRARY_CACHE is None:
+            _LIBRARY_CACHE = LibraryCache.default()
+        return _LIBRARY_CACHE
+
+
+def _library_price(model: str) -> Price | None:
+    """The model's genai-prices price: from the on-disk cache, else from the library."""
+    cache = _library_cache()
+    kept = cache.get(model)
+    if kept is not MISSING:
+        try:
+            return Price(**kept) if kept is not None else None
+        except (TypeError, ConfigError):
+            pass  # a damaged entry: ask the library again
+    try:
+        price = _ask_library(model)
+    except Exception as err:  # a library bug must not stop a run; say so and go on
+        log.warning("genai-prices failed for %s: %s", model, err)
+        return None
+    cache.put(model, dataclasses.asdict(price) if price is not None else None)
+    return price
 
 
 class PriceBook:
@@ -122,6 +153,7 @@ class PriceBook:
         self._overrides = dict(overrides or {})
         self._library = library
         self._cache: dict[str, Price | None] = {}
+        self._loader: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"PriceBook({len(self._overrides)} overrides, library={self._library})"
@@ -142,9 +174,20 @@ class PriceBook:
         return cls({str(model): _parse_entry(str(model), entry) for model, entry in data.items()})
 
     def preload(self) -> None:
-        """Load the price library now (~0.5 s of CPU; blocking: call it in a thread)."""
+        """Load the price library now (~0.5 s of CPU unless its prices are cached on disk;
+        blocking: call it in a thread)."""
         if self._library:
             _library_price("gpt-4o-mini")
+
+    def load_in_background(self) -> None:
+        """Start loading the price library in a thread; the first lookup waits for it.
+
+        A run starts this before it starts anything else, so the library loads while the
+        input is opened and the first requests go out, not in front of them.
+        """
+        if self._library and self._loader is None:
+            self._loader = threading.Thread(target=self.preload, name="surge-prices", daemon=True)
+            self._loader.start()
 
     def known(self, model: str | None) -> bool:
         """Whether :meth:`price` answers at once (no library lookup left to do)."""
@@ -156,5 +199,7 @@ class PriceBook:
         if model in self._overrides:
             return self._overrides[model]
         if model not in self._cache:
+            if self._loader is not None:
+                self._loader.join()  # one load, not a second one racing it
             self._cache[model] = _library_price(model) if self._library else None
         return self._cache[model]

@@ -28,7 +28,14 @@ from ..._sync import run_sync
 from ...errors import ConfigError, SurgeError
 from ..options import progress_options
 from ..progress import Mode
-from .common import SimSettings, chosen_base_url, open_target, seconds, target_options
+from .common import (
+    SimSettings,
+    chosen_base_url,
+    load_options,
+    open_target,
+    seconds,
+    target_options,
+)
 from .parts import Demo
 
 __all__ = ["demo_command"]
@@ -38,21 +45,7 @@ echo = click.echo
 
 @click.command("demo")
 @target_options(latency=1.0)
-@click.option(
-    "--n",
-    "n",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Requests in part (b).",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=200,
-    show_default=True,
-    help="Requests in flight in part (b).",
-)
+@load_options(n=1000, concurrency=200, part="part (b)")
 @click.option("--city", default="Lisbon", show_default=True, help="City of part (c).")
 @click.option("--skip-sequential", is_flag=True, help="Skip the one-at-a-time run of part (a).")
 @click.option(

@@ -31,6 +31,7 @@ from surge_sim import SimConfig, Simulator
 from ... import _constants as C
 from ...config import Endpoint
 from ..check import check_endpoint, send_once
+from ..options import endpoint_options, limit_options, options
 from ..summary import human_duration
 from .data import chat_request, sentiment_requests
 
@@ -39,6 +40,7 @@ __all__ = [
     "Target",
     "TargetError",
     "chosen_base_url",
+    "load_options",
     "open_target",
     "seconds",
     "speedup",
@@ -78,45 +80,33 @@ class Target:
 def target_options(*, latency: float, rpm: int = 15_000) -> Callable[[F], F]:
     """The endpoint options (``--base-url``, ``--api-key``, ``--model``) and the simulator's."""
 
-    def decorate(fn: F) -> F:
-        options = [
-            click.option(
-                "--base-url",
-                envvar="OPENAI_BASE_URL",
-                help="OpenAI-compatible endpoint [env: OPENAI_BASE_URL]. "
-                "Without one, the built-in simulator answers.",
-            ),
-            click.option(
-                "--api-key",
-                envvar="OPENAI_API_KEY",
-                help="API key for --base-url [env: OPENAI_API_KEY]. Never printed.",
-            ),
-            click.option(
-                "--model", default=C.DEFAULT_MODEL, show_default=True, help="Model to ask."
-            ),
-            click.option(
-                "--latency",
-                type=click.FloatRange(min=0),
-                default=latency,
-                show_default=True,
-                help="Simulator only: seconds per answer (varies by ±30%).",
-            ),
-            click.option(
-                "--sim-rpm",
-                type=click.IntRange(min=1),
-                default=rpm,
-                show_default=True,
-                help="Simulator only: its requests-per-minute limit.",
-            ),
-            click.option(
-                "--seed", type=int, default=1, show_default=True, help="Simulator only: seed."
-            ),
-        ]
-        for option in reversed(options):
-            fn = option(fn)
-        return fn
+    def sim_only(name: str, kind: Any, default: float, help: str) -> Any:
+        return click.option(
+            name, type=kind, default=default, show_default=True, help=f"Simulator only: {help}"
+        )
 
-    return decorate
+    return options(
+        endpoint_options(fallback="Without one, the built-in simulator answers."),
+        click.option("--model", default=C.DEFAULT_MODEL, show_default=True, help="Model to ask."),
+        sim_only("--latency", click.FloatRange(min=0), latency, "seconds per answer (±30%)."),
+        sim_only("--sim-rpm", click.IntRange(min=1), rpm, "its requests-per-minute limit."),
+        sim_only("--seed", click.INT, 1, "seed."),
+    )
+
+
+def load_options(*, n: int, concurrency: int, part: str) -> Callable[[F], F]:
+    """``--n`` requests with ``-c/--concurrency`` in flight, in the command's ``part``."""
+    return options(
+        click.option(
+            "--n",
+            "n",
+            type=click.IntRange(min=1),
+            default=n,
+            show_default=True,
+            help=f"Requests in {part}.",
+        ),
+        limit_options(concurrency=concurrency, what=f"{part[0].upper()}{part[1:]}: ", rates=False),
+    )
 
 
 def chosen_base_url(ctx: click.Context, base_url: str | None) -> str | None:
