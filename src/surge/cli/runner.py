@@ -76,6 +76,12 @@ async def _run(
     display: Listener | None = None,
 ) -> RunStats:
     await extras.check_prices(request.input_path, request.requests(RequestBuilder(request.options)))
+    limits = request.settings.limits
+    if limits.rpm or limits.tpm or request.limiter is not None:
+        # A paced run must not share its first second with ~0.5 s of CPU in another
+        # thread: the event loop would stall and then send what it owed in a bunch (a
+        # provider's per-second window sees a burst). Usually the prices are on disk.
+        await asyncio.to_thread(extras.book.wait_loaded)
 
     settings = request.settings
     # Validation outermost: it puts the schema into the body the cache and budget see.

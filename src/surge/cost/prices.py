@@ -189,6 +189,11 @@ class PriceBook:
             self._loader = threading.Thread(target=self.preload, name="surge-prices", daemon=True)
             self._loader.start()
 
+    def wait_loaded(self) -> None:
+        """Block until a load started by :meth:`load_in_background` is done."""
+        if self._loader is not None:
+            self._loader.join()
+
     def known(self, model: str | None) -> bool:
         """Whether :meth:`price` answers at once (no library lookup left to do)."""
         return not model or model in self._overrides or model in self._cache
