@@ -51,17 +51,17 @@ from ..events import (
     RequestStarted,
     RunStats,
 )
-from ..io.ledger import Ledger, Skip
-from ..io.source import batches_of
+from ..io.ledger import Ledger
 from ..io.store import ResultStore
 from ..models import ErrorInfo, Request, Result
 from .attempt import Attempt, Outcome, Step, compose
 from .delays import DelayQueue
 from .failfast import EndpointProblem, FailFastStep, Tripwire, explain
+from .feeder import Job as _Job
+from .feeder import feed
 from .flex import ServiceTierStep
 from .ordering import Reorderer
 from .steps import LimitStep, Sender
-from .validate import id_problem, refusal, request_problem
 
 __all__ = ["Engine", "EngineSettings"]
 
@@ -76,17 +76,6 @@ class EngineSettings:
     timeout: Timeout = field(default_factory=Timeout)
     options: RunOptions = field(default_factory=RunOptions)
     fail_fast: bool = True  # stop the run when the endpoint itself is wrong (failfast.py)
-
-
-@dataclass(slots=True)
-class _Job:
-    """One request on its way: the engine's own record (the caller's Request is untouched)."""
-
-    request: Request
-    index: int  # position among the requests of this run (ordering, results)
-    body: dict[str, Any]
-    number: int = 0  # attempts made so far
-    first_sent: float | None = None
 
 
 class Engine:
@@ -284,54 +273,16 @@ class Engine:
         queue: asyncio.Queue[_Job | Result],
         reorder: Reorderer,
     ) -> None:
-        if await self._feed_all(source, ledger, queue, reorder):
+        async def enqueue(job: _Job | Result) -> None:
+            await reorder.wait_for_room(job.index)
+            await queue.put(job)
+            self._open += 1  # counted once queued: a stop may cancel the put above
+
+        if await feed(source, ledger, self.stats, self._stopping.is_set, enqueue):
             ledger.end_of_input()  # read to the end: the store may drop stale answers
         self._fed_all = True
         if self._open == 0:
             self._wake.set()
-
-    async def _feed_all(
-        self,
-        source: AsyncIterable[Request | InputError],
-        ledger: Ledger,
-        queue: asyncio.Queue[_Job | Result],
-        reorder: Reorderer,
-    ) -> bool:
-        """Admit every item of ``source`` and queue the work; False if a stop came first.
-
-        Every line of a resumed run passes here before its first new request: batches, and
-        a skipped line has only its custom_id checked (it was sendable when it was sent).
-        """
-        index = 0
-        stopping = self._stopping.is_set
-        stats = self.stats
-        admit = ledger.admit
-        async for batch in batches_of(source):
-            for item in batch:
-                if stopping():
-                    return False
-                if isinstance(item, Request) and not item.content_id:  # made ids are fine
-                    problem = id_problem(item.custom_id)
-                    if problem is not None:
-                        item = InputError(problem, line=item.line)
-                work = admit(item)
-                if isinstance(work, Skip):
-                    stats.skipped += 1
-                    if work.failed:
-                        stats.skipped_failed += 1
-                    continue
-                if isinstance(work, Request) and (problem := request_problem(work)) is not None:
-                    work = refusal(work, problem)
-                if isinstance(work, Result):
-                    work.index = index  # an invalid line's error result
-                    job: _Job | Result = work
-                else:
-                    job = _Job(work, index, work.body)
-                index += 1
-                await reorder.wait_for_room(index - 1)
-                await queue.put(job)
-                self._open += 1  # counted once queued: a stop may cancel the put above
-        return True
 
     async def _worker(
         self, queue: asyncio.Queue[_Job | Result], delays: DelayQueue[_Job], reorder: Reorderer
