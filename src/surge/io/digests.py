@@ -28,7 +28,7 @@ import orjson
 
 __all__ = ["MASK64", "DigestMap", "DigestSet", "id_digest", "json_digest"]
 
-MASK64 = _MASK64 = (1 << 64) - 1
+MASK64 = (1 << 64) - 1
 _MIN_CAPACITY = 1 << 10
 
 
@@ -39,7 +39,7 @@ def id_digest(custom_id: str) -> int:
 
 def json_digest(encoded: bytes) -> int:
     """:func:`id_digest` of an id from its JSON encoding (as read from an output line)."""
-    return (hash(encoded) & _MASK64) or 1
+    return (hash(encoded) & MASK64) or 1
 
 
 def _capacity_for(n: int) -> int:

@@ -107,10 +107,6 @@ class Ledger:
         """Whether the output held a line for ``custom_id`` not admitted yet in this run."""
         return self._recorded.peek(id_digest(custom_id))
 
-    def seen(self, key: int) -> bool:
-        """Whether an id digest was admitted (or written) in this run."""
-        return key in self._ids
-
     def supersedes(self, custom_id: str) -> bool:
         """Whether a line now written for ``custom_id`` replaces one the file holds.
 

@@ -53,12 +53,9 @@ class RecordedTable:
 
     def __init__(self, table: DigestMap | None = None) -> None:
         self._table = table if table is not None else DigestMap()
-        self._taken = 0
 
     def take(self, key: int) -> int | None:
-        value = self._table.pop(key)
-        self._taken += value is not None
-        return value
+        return self._table.pop(key)
 
     def peek(self, key: int) -> bool:
         return self._table.get(key) is not None
