@@ -1,9 +1,10 @@
 """Resuming a huge output: how soon the first request goes out, and how much memory it takes.
 
-    python benchmarks/bench_resume.py --n 1000000 [--new 100] [--small 10000]
+    python benchmarks/bench_resume.py --n 1000000 [--new 100] [--small 10000] [--format text|batch]
 
-Builds (once, under ``benchmarks/_work/``) a text input of N prompts and the output surge
-would have written for them: N result lines of ~650 bytes, each with its fingerprint,
+Builds (once, under ``benchmarks/_work/``) an input of N requests (``text``: one prompt a
+line, ids derived from the content; ``batch``: Batch API lines with their own custom_ids)
+and the output surge would have written for them: N result lines of ~650 bytes, each with its fingerprint,
 made with surge's own request builder so the fingerprints match. Then appends ``--new``
 prompts to the input and runs ``surge run`` on a copy of that output against a
 simulator in its own process, measuring:
@@ -12,7 +13,8 @@ simulator in its own process, measuring:
   (the whole output is read back, checked and indexed, and every old input line skipped,
   before that), in wall seconds and in CPU seconds the process had used by then (the
   wall time on an idle core: the box a benchmark runs on is often shared);
-* peak RSS of the ``surge run`` process (psutil, every 50 ms);
+* peak RSS of the ``surge run`` process and its children (psutil, every 50 ms: a big output
+  is read by a child process);
 * wall time to the end (the run also compacts nothing: every old line is current).
 
 The same is measured resuming a ``--small``-line output, so "memory flat" reads as the
@@ -40,20 +42,34 @@ def _prompt(i: int) -> str:
     return f"resume benchmark prompt number {i}"
 
 
-def build(n: int) -> tuple[Path, Path]:
+def _input_line(fmt: str, i: int, prompt: str) -> str:
+    if fmt == "text":
+        return prompt
+    from _common import MODEL
+
+    body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": 64}
+    line = {"custom_id": f"req-{i}", "method": "POST", "url": "/v1/chat/completions", "body": body}
+    return orjson.dumps(line).decode()
+
+
+def build(n: int, fmt: str) -> tuple[Path, Path]:
     """The input (n prompts) and the output a finished run over it would have written."""
     from _common import MODEL
 
     from surge.config import RunOptions
     from surge.io.formats import RequestBuilder
+    from surge.io.linedigest import line_digest, line_seed
     from surge.io.records import fingerprint
     from surge.models import Result
 
     WORK.mkdir(exist_ok=True)
-    inp, out = WORK / f"resume-in-{n}.txt", WORK / f"resume-out-{n}.jsonl"
+    inp, out = WORK / f"resume-in-{fmt}-{n}.txt", WORK / f"resume-out-{fmt}-{n}.jsonl"
     if inp.exists() and out.exists():
         return inp, out
-    builder = RequestBuilder(RunOptions(model=MODEL))
+    options = RunOptions(model=MODEL)
+    builder = RequestBuilder(options)
+    seed = line_seed(options, text_mode=fmt == "text")
+    assert seed is not None
     body = {
         "id": "chatcmpl-bench",
         "object": "chat.completion",
@@ -69,9 +85,9 @@ def build(n: int) -> tuple[Path, Path]:
     }
     with open(inp, "w") as fin, open(out, "wb") as fout:
         for i in range(n):
-            prompt = _prompt(i)
-            fin.write(prompt + "\n")
-            request = builder.from_prompt(prompt, line=i + 1)
+            line = _input_line(fmt, i, _prompt(i))
+            fin.write(line + "\n")
+            request = builder.from_line(line, line=i + 1, text_mode=fmt == "text")
             result = Result(
                 custom_id=request.custom_id,
                 line=i + 1,
@@ -81,19 +97,20 @@ def build(n: int) -> tuple[Path, Path]:
                 attempts=1,
                 latency=0.2,
                 fingerprint=fingerprint(request.url, request.body),
+                source=line_digest((line + "\n").encode(), seed),
             )
             fout.write(orjson.dumps(result.to_output()) + b"\n")
     return inp, out
 
 
-def resume_once(n: int, new: int, url: str, received: callable) -> dict[str, float]:  # type: ignore[valid-type]
+def resume_once(n: int, new: int, fmt: str, url: str, received: callable) -> dict[str, float]:  # type: ignore[valid-type]
     import psutil
 
-    inp, out = build(n)
+    inp, out = build(n, fmt)
     run_in, run_out = WORK / f"resume-run-{n}.txt", WORK / f"resume-run-{n}.jsonl"
     shutil.copyfile(inp, run_in)
     with open(run_in, "a") as f:
-        f.writelines(NEW_PROMPT.format(i) + "\n" for i in range(new))
+        f.writelines(_input_line(fmt, n + i, NEW_PROMPT.format(i)) + "\n" for i in range(new))
     shutil.copyfile(out, run_out)
     size_mb = run_out.stat().st_size / 2**20
     before = received()
@@ -105,7 +122,10 @@ def resume_once(n: int, new: int, url: str, received: callable) -> dict[str, flo
     peak = 0
     while proc.poll() is None:
         try:
-            peak = max(peak, ps.memory_info().rss)
+            # The output may be read by a child process: its memory counts too.
+            rss = ps.memory_info().rss
+            rss += sum(child.memory_info().rss for child in ps.children())
+            peak = max(peak, rss)
             cpu = ps.cpu_times()
         except psutil.Error:
             break
@@ -155,6 +175,9 @@ def main() -> None:
     parser = base_parser(__doc__ or "", n=1_000_000, concurrency=50)
     parser.add_argument("--new", type=int, default=100, help="prompts added before resuming")
     parser.add_argument("--small", type=int, default=10_000, help="size of the small resume")
+    parser.add_argument(
+        "--format", choices=("text", "batch"), default="text", help="the input's format"
+    )
     args = parser.parse_args()
     require_surge()
     rows = []
@@ -164,8 +187,8 @@ def main() -> None:
             return int(server.stats()["received"])
 
         for n in (args.small, args.n):
-            rows.append(resume_once(n, args.new, server.url, received))
-    print(f"\nResuming an output with {args.new} new prompts in the input (C=50)\n")
+            rows.append(resume_once(n, args.new, args.format, server.url, received))
+    print(f"\nResuming an output with {args.new} new lines in the {args.format} input (C=50)\n")
     # CPU seconds used by then: what the wall time would be on an idle core (the box the
     # benchmark runs on may be shared).
     print("| output lines | output MB | first request s | (CPU s) | peak RSS MB | wall s |")

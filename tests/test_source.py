@@ -205,7 +205,7 @@ async def test_streaming_does_not_read_the_whole_file_first(
 ) -> None:
     path = tmp_path / "big.txt"
     with open(path, "wb") as f:
-        f.writelines(b"prompt number %d\n" % i for i in range(200_000))
+        f.writelines(b"prompt number %d\n" % i for i in range(1_000_000))
     size = path.stat().st_size
     read_bytes = 0
     real_open = open
@@ -227,7 +227,7 @@ async def test_streaming_does_not_read_the_whole_file_first(
     stream = read_lines(path, builder())
     first = await anext(stream)
     assert isinstance(first, Request) and first.line == 1
-    assert read_bytes < size / 20  # one ~64 KiB batch of a ~3.6 MB file
+    assert read_bytes < size / 20  # one ~256 KiB batch of a ~20 MB file
     await stream.aclose()
 
 

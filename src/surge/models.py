@@ -38,6 +38,16 @@ def _new_id_prefix() -> None:  # a forked worker must not repeat its parent's id
 os.register_at_fork(after_in_child=_new_id_prefix)
 
 
+def _hex64(value: object) -> int | None:
+    """A 16-hex-digit metadata value as an int (None if it is not one)."""
+    if not isinstance(value, str) or len(value) != 16:
+        return None
+    try:
+        return int(value, 16)
+    except ValueError:
+        return None
+
+
 def _new_result_id() -> str:
     return f"{_ID_PREFIX}{next(_id_counter):012x}"
 
@@ -92,6 +102,9 @@ class Request:
     # The custom_id was derived from the content (no id in the input): a repeat of the same
     # content is its next occurrence (``t-...-2``), not a duplicate.
     content_id: bool = False
+    # Set by the input reader: the digest of the input line this request was built from
+    # (see surge.io.linedigest); recorded with its result so a resume knows the line.
+    source: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +139,7 @@ class Result:
     cost: float | None = None  # USD billed for this request (every attempt), when priced
     notes: dict[str, Any] | None = None  # what attempt steps recorded (e.g. service_tier)
     fingerprint: str | None = None  # of the request this answers (None: never sent)
+    source: int | None = None  # digest of the input line it answers (surge.io.linedigest)
     id: str = field(default_factory=lambda: _new_result_id())
 
     @property
@@ -232,9 +246,12 @@ class Result:
             meta.update(self.notes)
         # Last, and in this order: resume reads them from the end of the line without
         # parsing it (surge.io.records). null marks an invalid line (nothing was sent).
+        meta.pop("source", None)
         meta.pop("supersedes", None)
         meta.pop("fingerprint", None)
         meta.pop("failure", None)
+        if self.source is not None and self.fingerprint is not None:
+            meta["source"] = f"{self.source:016x}"
         if supersedes:
             meta["supersedes"] = True
         if self.fingerprint is not None or self.line_error:
@@ -274,5 +291,6 @@ class Result:
             cached=meta.get("cache") == "hit",
             cost=float(cost) if isinstance(cost, int | float) else None,
             fingerprint=fp if isinstance(fp := meta.get("fingerprint"), str) else None,
+            source=_hex64(meta.get("source")),
             id=str(record.get("id") or _new_result_id()),
         )

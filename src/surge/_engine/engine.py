@@ -374,6 +374,7 @@ class Engine:
             parsed=attempt.parsed,
             notes=attempt.notes or None,
             fingerprint=request.fingerprint,
+            source=request.source,
         )
 
 

@@ -5,20 +5,22 @@
 The resume decision is the ledger's (:mod:`surge.io.ledger`); this loop only asks it, counts
 the skips, turns a request that cannot be sent into its error line, and hands the rest
 to ``enqueue`` in input order. Every line of a resumed run passes here before its first
-new request, so the loop takes the input a batch at a time and checks a skipped line's
-custom_id only (it was sendable when it was sent).
+new request, so the loop takes the input a batch at a time. An input file comes as raw
+lines (:class:`~surge.io.source.LineBatch`): the ledger first skips the lines it
+recognizes by their digest (:meth:`~surge.io.ledger.Ledger.replay`), and only the others
+are parsed into requests and admitted one by one.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
 from ..events import RunStats
 from ..io.ledger import Ledger, Skip
-from ..io.source import batches_of
+from ..io.source import InputLines, Item, LineBatch, batches_of
 from ..models import Request, Result
 from .validate import id_problem, refusal, request_problem
 
@@ -46,7 +48,7 @@ async def feed(
     """Admit every item of ``source`` and enqueue the work; False if a stop came first."""
     index = 0
     admit = ledger.admit
-    async for batch in batches_of(source):
+    async for batch in _batches(source, ledger, stats):
         for item in batch:
             if stopping():
                 return False
@@ -70,3 +72,49 @@ async def feed(
             index += 1
             await enqueue(job)
     return True
+
+
+async def _batches(
+    source: AsyncIterable[Item], ledger: Ledger, stats: RunStats
+) -> AsyncIterator[Iterable[Item]]:
+    if not isinstance(source, InputLines):
+        async for batch in batches_of(source):
+            yield batch
+        return
+    async for lines in source.line_batches():
+        yield _unrecognized(lines, ledger, stats) if isinstance(lines, LineBatch) else lines
+
+
+# After a line the ledger does not recognize, the next lines are parsed without asking it,
+# twice as many after each line in a row it misses (up to this): a run whose every line
+# changed (another --model) costs next to nothing more than one that recognizes none.
+_MAX_UNASKED = 256
+# Lines parsed at a time when nothing can be recognized (a fresh run): few objects alive.
+_ITEMS_PER_BATCH = 256
+
+
+def _unrecognized(batch: LineBatch, ledger: Ledger, stats: RunStats) -> Iterator[Item]:
+    """The items of the lines the ledger does not recognize (it skips the others), in order.
+
+    A generator: each line is replayed only after the items before it were admitted.
+    """
+    i, end, unasked = 0, len(batch), 1
+    while i < end:
+        seed = batch.seed
+        if seed is not None and ledger.replayable:
+            skipped, failed = ledger.replay(batch.lines, i, seed)
+            if skipped:
+                stats.skipped += skipped
+                stats.skipped_failed += failed
+                i += skipped
+                unasked = 1
+                if i == end:
+                    return
+            stop = min(end, i + unasked)
+            unasked = min(2 * unasked, _MAX_UNASKED)
+        elif seed is None and batch.parser.text_mode is None:
+            stop = i + 1  # the format is not known yet (the next non-blank line decides)
+        else:
+            stop = min(end, i + _ITEMS_PER_BATCH)
+        yield from batch.items(i, stop)
+        i = stop

@@ -25,14 +25,18 @@ Memory stays flat in N: the ids of this run are a :class:`~surge.io.seen.SeenIds
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import orjson
+from xxhash import xxh3_64_intdigest
 
 from ..errors import InputError
 from ..models import ErrorInfo, Request, Result
-from .digests import MASK64, DigestMap, DigestSet, id_digest
+from .digests import DigestMap, DigestSet, id_digest
+from .linedigest import line_digest
 from .prompts import request_fingerprint
 from .recorded import RecordedIndex, RecordedTable
 from .records import (
@@ -139,7 +143,7 @@ class Ledger:
     # -- ids ---------------------------------------------------------------------------
     def _claim(self, custom_id: str) -> int | None:
         """Mark the id seen; its recorded entry (0: none), or None if already seen."""
-        key = (hash(orjson.dumps(custom_id)) & MASK64) or 1  # id_digest, inlined
+        key = xxh3_64_intdigest(orjson.dumps(custom_id)) or 1  # id_digest, inlined
         if not self._ids.add(key):
             return None
         recorded = self._recorded.take(key)
@@ -168,6 +172,42 @@ class Ledger:
                 return candidate, entry
 
     # -- the decision ------------------------------------------------------------------
+    @property
+    def replayable(self) -> bool:
+        """Whether :meth:`replay` can still recognize a line (no: nothing left to match)."""
+        return self.order is None and self._recorded.replayable
+
+    def replay(self, lines: Sequence[bytes], start: int, seed: int) -> tuple[int, int]:
+        """Skip the raw input lines from ``start`` on whose answers the output holds,
+        recognized by the digest of their bytes (:mod:`surge.io.linedigest`), without
+        parsing them; stop at the first line that is not one. Returns ``(skipped, of
+        which failed)``; the next line then takes :meth:`admit`.
+
+        A line whose digest is recorded is byte for byte the line that answer was for,
+        under the same options: the same custom_id and request, so :meth:`admit` would
+        skip it too. The cases where it would not are left to it: a repeated id (the
+        set of ids says so), a failure under ``retry_failed``, an answer recorded with
+        no digest or under a content id's occurrence (``t-...-2`` depends on the lines
+        before), and lines read far out of order.
+        """
+        take, put_back, add = self._recorded.take_source, self._recorded.put_back, self._ids.add
+        refuse = FAILED if self.retry_failed else 0
+        skipped = failed = 0
+        for raw in itertools.islice(lines, start, None):
+            found = take(line_digest(raw, seed), refuse)
+            if found is None:
+                break
+            key, recorded = found
+            if not add(key):
+                put_back(key, recorded)  # a repeated id: admit() makes its error line
+                break
+            skipped += 1
+            if recorded & FAILED:
+                failed += 1
+                if recorded & TRANSIENT and self._stats is not None:
+                    self._stats.skipped_failed_transient += 1
+        return skipped, failed
+
     def admit(self, item: Request | InputError) -> Admission:
         if isinstance(item, InputError):
             # Never sent, so never skipped: it costs nothing to record it again.

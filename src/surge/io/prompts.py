@@ -128,6 +128,7 @@ class PromptForm:
         request.index = 0
         request.fingerprint = None
         request.content_id = content_id
+        request.source = None
         request.form = self
         request.prompt = prompt
         return request

@@ -2,25 +2,29 @@
 
     index = RecordedIndex(path, end=size)   # after the tail repair; nothing read yet
     index.take(id_digest("row-7"))          # its current line's entry (fingerprint | flags), or None
+    index.take_source(digest, refuse=0)     # (id digest, entry) of the line answering an input line
     index.drain()                           # the input is over: what was never taken is stale
     index.stale, index.is_stale(key)
 
 A resumed run asks for the ids of its input in input order, and the output surge wrote is
 in (nearly) that order too: results are appended as they finish, a few hundred apart at
-most. So the index does not load the file: ``take`` reads forward until it meets the id,
-and only the lines it passed on the way (answers that finished out of order, lines of ids
-the input no longer has) wait in a small table. Resuming a finished 2,000,000-line output
-with the same input holds a few hundred entries, not two million. When the orders differ
-(an input shuffled or with lines inserted, Batch API output, a new id looked up while
-unread lines remain) ``take`` reads ahead to the end and the table holds the rest: never
-more than a compact table of the whole file, which is what a full read would build.
+most. So the index does not load the file. It reads it a block of lines at a time
+(:mod:`surge.io.entry_scan`, in another process for a big file) and keeps the last two blocks as its *window*, by id and by the digest of the
+input line each answers (:mod:`surge.io.linedigest`): a resumed input line is looked up
+there, and the window moves on once half of its newer block is taken. Entries that leave
+the window untaken (answers that finished far out of order, lines of ids the input no
+longer has) wait in a compact table. Resuming a finished 2,000,000-line output with the
+same input holds two blocks, not two million entries. When the orders differ (an input
+shuffled or with lines inserted, Batch API output, a new id looked up while unread lines
+remain) ``take`` reads ahead to the end and the table holds the rest: never more than a
+compact table of the whole file, which is what a full read would build.
 
 **Superseding lines.** The last line for a custom_id is its current one (the reader rule,
 see :mod:`surge.io.store`). A line written for an id the file already answered (a changed
 request sent again, a retried failure) carries ``"supersedes": true`` in its metadata, so
 at open one fast byte search over the file (no per-line work) finds every id with more
-than one line and reads its last line: those ids are answered from that, and the cursor
-ignores their other lines.
+than one line and reads its last line: those ids are answered from that, and the blocks
+leave out their other lines.
 """
 
 from __future__ import annotations
@@ -28,11 +32,11 @@ from __future__ import annotations
 import logging
 import os
 from array import array
-from collections.abc import Iterator
 from io import BufferedReader
 from pathlib import Path
 
 from .digests import DigestMap
+from .entry_scan import Block, open_entries
 from .records import SEEN, fast_entry, full_entry
 
 __all__ = ["SUPERSEDES_MARKER", "RecordedIndex", "RecordedTable"]
@@ -56,6 +60,16 @@ class RecordedTable:
 
     def take(self, key: int) -> int | None:
         return self._table.pop(key)
+
+    @property
+    def replayable(self) -> bool:
+        return False  # no input-line digests without a file
+
+    def take_source(self, source: int, refuse: int) -> tuple[int, int] | None:
+        return None
+
+    def put_back(self, key: int, value: int) -> None:
+        self._table[key] = value
 
     def peek(self, key: int) -> bool:
         return self._table.get(key) is not None
@@ -87,21 +101,25 @@ class RecordedIndex:
     def __init__(self, path: Path, *, end: int) -> None:
         self.path = path
         self._end = end
-        self._pending = DigestMap()  # read, not taken yet
+        self._pending = DigestMap()  # read, left the window without being taken
         self._later = DigestMap()  # ids with superseding lines -> their last line's entry
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self.unreadable = 0
         try:
             self._find_superseding()
+            self._entries = open_entries(self._f, path, end)
         except BaseException:
             self._f.close()
             raise
         self._has_later = len(self._later) > 0
-        self._pos = 0  # bytes read so far
-        self._number = 0  # lines read so far (for warnings)
-        self._keys = array("Q")  # entries read; those from index _i on are not passed yet
-        self._values = array("Q")
-        self._i = 0
+        self._warned = 0  # unreadable lines logged so far
+        self._eof = False
+        # The window: the last two blocks read, id digest -> entry (taken ones removed)
+        # and source digest -> id digest.
+        self._old: dict[int, int] = {}
+        self._old_src: dict[int, int] = {}
+        self._new: dict[int, int] = {}
+        self._new_src: dict[int, int] = {}
+        self._new_size = 0
 
     def __repr__(self) -> str:
         return (
@@ -119,54 +137,91 @@ class RecordedIndex:
                     return None
                 self._later[key] = value | _TAKEN
                 return value
+        value = self._old.pop(key, None)
+        if value is not None:
+            return value
+        value = self._new.pop(key, None)
+        if value is not None:
+            if len(self._new) * 2 < self._new_size:
+                self._shift()
+            return value
         pending = self._pending
         if pending._len:  # len(), without a Python-level __len__ call: once per line
             value = pending.pop(key)
             if value is not None:
                 return value
-        # The common case of a resume: the next line of the file is this id's.
-        keys, i = self._keys, self._i
-        while True:
-            if i == len(keys):
-                if not self._next_block():
-                    self._i = 0
-                    return None
-                keys, i = self._keys, 0
-            k = keys[i]
-            i += 1
-            if k == key:
-                self._i = i
-                return self._values[i - 1]
-            pending[k] = self._values[
-                i - 1
-            ]  # passed on the way (repeated without marker: last wins)
+        while not self._eof:  # read ahead (what is passed on the way waits in _pending)
+            self._shift()
+            value = self._new.pop(key, None)
+            if value is not None:
+                return value
+        return None
+
+    def take_source(self, source: int, refuse: int) -> tuple[int, int] | None:
+        """``(id digest, entry)`` of the line that answers the input line whose digest is
+        ``source`` (:mod:`surge.io.linedigest`), taken; None if the window holds none, or
+        its entry has a flag of ``refuse``. Only the window is looked at: it is for the
+        lines a resume meets in (nearly) the order of the output.
+        """
+        key = self._old_src.get(source)
+        if key is not None:
+            value = self._old.get(key)
+            if value is None or value & refuse:
+                return None
+            del self._old[key]
+            return key, value
+        key = self._new_src.get(source)
+        if key is None:
+            if self._new_size or self._eof:
+                return None
+            self._shift()  # nothing read yet
+            key = self._new_src.get(source)
+            if key is None:
+                return None
+        value = self._new.get(key)
+        if value is None or value & refuse:
+            return None
+        del self._new[key]
+        if len(self._new) * 2 < self._new_size:
+            self._shift()
+        return key, value
+
+    def put_back(self, key: int, value: int) -> None:
+        """Undo a take: ``key``'s line is current again."""
+        self._pending[key] = value
+
+    @property
+    def replayable(self) -> bool:
+        """Whether :meth:`take_source` can still find anything."""
+        return not self._eof or bool(self._old) or bool(self._new)
 
     def peek(self, key: int) -> bool:
         """Whether the output holds a line for ``key`` not taken yet (reads ahead if needed)."""
         value = self._later.get(key)
         if value is not None:
             return not value & _TAKEN
-        if self._pending.get(key) is not None:
+        if key in self._old or key in self._new or self._pending.get(key) is not None:
             return True
-        for k, value in self._entries:
-            self._pending[k] = value
-            if k == key:
+        while not self._eof:
+            self._shift()
+            if key in self._new:
                 return True
         return False
 
     def drain(self) -> None:
         """Read what is left: every entry never taken is then stale."""
-        for k, value in self._entries:
-            self._pending[k] = value
+        while not self._eof:
+            self._shift()
+        self._shift()  # the window's last block too
 
     @property
     def stale(self) -> int:
         """Ids the output held that were never taken (complete after :meth:`drain`)."""
         untaken = sum(1 for _, value in self._later.items() if not value & _TAKEN)
-        return len(self._pending) + untaken
+        return len(self._pending) + len(self._old) + len(self._new) + untaken
 
     def is_stale(self, key: int) -> bool:
-        if self._pending.get(key) is not None:
+        if key in self._old or key in self._new or self._pending.get(key) is not None:
             return True
         value = self._later.get(key)
         return value is not None and not value & _TAKEN
@@ -175,52 +230,51 @@ class RecordedIndex:
         """Ids with more than one line in the file (the compaction keeps only the last)."""
         return [key for key, _ in self._later.items()]
 
+    @property
+    def unreadable(self) -> int:
+        """Lines read so far that hold no result record (the compaction drops them)."""
+        return len(self._entries.unreadable)
+
     def close(self) -> None:
+        self._entries.close()
         self._f.close()
 
     # -- reading --------------------------------------------------------------------------
-    @property
-    def _entries(self) -> Iterator[tuple[int, int]]:
-        """The entries not passed yet, in file order (for peek and drain)."""
-        while True:
-            i = self._i
-            if i == len(self._keys):
-                if not self._next_block():
-                    self._i = 0
-                    return
-                i = 0
-            self._i = i + 1
-            yield self._keys[i], self._values[i]
+    def _shift(self) -> None:
+        """Move the window a block on: the older block's untaken entries go to _pending."""
+        pending = self._pending
+        for key, value in self._old.items():
+            pending[key] = value
+        self._old, self._old_src = self._new, self._new_src
+        block = self._read_block()
+        if block is None:
+            self._eof = True
+            self._new, self._new_src, self._new_size = {}, {}, 0
+            return
+        keys, values, sources = block
+        new = dict(zip(keys, values, strict=True))  # an id twice in a block: the last wins
+        # An id met again without a marker (files older surges wrote): the last line wins.
+        for key in self._old.keys() & new.keys():
+            del self._old[key]
+        if pending._len:
+            for key in keys:
+                pending.pop(key)
+        self._new, self._new_size = new, len(new)
+        self._new_src = dict(zip(sources, keys, strict=True))
 
-    def _next_block(self) -> bool:
-        """Read the entries of the next lines into ``_keys``/``_values``; False at ``end``.
-
-        Older lines of ids with superseding lines are left out. A block at a time is much
-        cheaper than a call per line, and arrays hold no object per entry: nothing for the
-        garbage collector to walk (a list of tuples cost ~0.5 µs a line in collections).
-        """
-        f, end, later, has_later = self._f, self._end, self._later, self._has_later
-        keys, values = array("Q"), array("Q")
-        while not keys and self._pos < end:
-            lines = f.readlines(1 << 18)
-            if not lines:
-                break
-            pos, number = self._pos, self._number
-            for raw in lines:
-                if pos >= end:
-                    break  # appended by this run: not what the output held at open
-                pos += len(raw)
-                number += 1
-                entry = fast_entry(raw) or full_entry(raw)  # read_entry, inlined
-                if entry is None:
-                    self.unreadable += 1  # the compaction drops it
-                    log.warning("%s:%d: unreadable output line ignored", self.path, number)
-                elif not has_later or later.get(entry[0]) is None:
-                    keys.append(entry[0])
-                    values.append(entry[1])
-            self._pos, self._number = pos, number
-        self._keys, self._values = keys, values
-        return len(keys) > 0
+    def _read_block(self) -> Block | None:
+        """The entries of the next block of lines (None at ``end``), without the older
+        lines of ids that have superseding lines."""
+        block = self._entries.next_block()
+        unreadable = self._entries.unreadable
+        for number in unreadable[self._warned :]:
+            log.warning("%s:%d: unreadable output line ignored", self.path, number)
+        self._warned = len(unreadable)
+        if block is None or not self._has_later:
+            return block
+        later = self._later
+        kept = [i for i, key in enumerate(block[0]) if later.get(key) is None]
+        return tuple(array("Q", (part[i] for i in kept)) for part in block)  # type: ignore[return-value]
 
     def _find_superseding(self) -> None:
         """One byte search over the file for superseding lines; read the last of each id."""

@@ -22,10 +22,11 @@ import hashlib
 from typing import Any
 
 import orjson
+from xxhash import xxh3_64_intdigest
 
 from .._constants import OUTPUT_METADATA_KEY
 from ..models import FailureKind, failure_kind
-from .digests import MASK64, id_digest, json_digest
+from .digests import id_digest, json_digest
 
 __all__ = [
     "FAILED",
@@ -62,6 +63,8 @@ UNSENT = 16
 _ID_PREFIX = b'{"id":"'
 _CUSTOM_ID_KEY = b'","custom_id":"'
 _FINGERPRINT_KEY = b',"fingerprint":'
+_SOURCE_KEY = b',"source":"'
+_CONTENT_ID_START = b'"t-'
 # What follows the fingerprint in a line surge wrote, and the flags it means.
 _ENDINGS = {
     ending + newline: flags
@@ -138,13 +141,27 @@ def _quoted_custom_id(raw: bytes) -> bytes | None:
     return None if b"\\" in quoted else quoted  # escapes: let the full parse decode it
 
 
+def _is_occurrence(custom_id: str) -> bool:
+    """A content id's repeat (``t-`` + 12 hex digits + ``-2``...), or an id shaped like one."""
+    return custom_id.startswith("t-") and len(custom_id) > 14
+
+
+def _source(value: object) -> int:
+    if not isinstance(value, str) or len(value) != 16:
+        return 0
+    try:
+        return int(value, 16) or 1
+    except ValueError:
+        return 0
+
+
 def _flags(failed: bool, kind: str | None) -> int:
     if not failed:
         return RECORDED
     return RECORDED | FAILED | (TRANSIENT if kind == "transient" else 0)
 
 
-def fast_entry(raw: bytes) -> tuple[int, int] | None:
+def fast_entry(raw: bytes) -> tuple[int, int, int] | None:
     """Only slicing, for the lines surge writes (metadata last, known key order).
 
     One flat function on purpose: it runs once per output line before the first request.
@@ -164,18 +181,25 @@ def fast_entry(raw: bytes) -> tuple[int, int] | None:
         flags = _ENDINGS.get(raw[k + 4 :])
         if flags is None:
             return None
-        return json_digest(quoted), flags if flags == RECORDED else flags | UNSENT
+        return json_digest(quoted), flags if flags == RECORDED else flags | UNSENT, 0
     flags = _ENDINGS.get(raw[k + 18 :])
     if flags is None or raw[k] != 34:
         return None
     try:
         bits = int(raw[k + 1 : k + 17], 16) & FP_MASK
+        # The input line's digest sits right before the fingerprint (Result.to_output).
+        if raw[j - 28 : j - 17] == _SOURCE_KEY and not (
+            len(quoted) > 16 and quoted.startswith(_CONTENT_ID_START)  # _is_occurrence
+        ):
+            source = int(raw[j - 17 : j - 1], 16) or 1
+        else:
+            source = 0
     except ValueError:
         return None
-    return (hash(quoted) & MASK64) or 1, bits | flags  # json_digest, inlined
+    return xxh3_64_intdigest(quoted) or 1, bits | flags, source  # json_digest, inlined
 
 
-def full_entry(raw: bytes) -> tuple[int, int] | None:
+def full_entry(raw: bytes) -> tuple[int, int, int] | None:
     try:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -197,9 +221,17 @@ def full_entry(raw: bytes) -> tuple[int, int] | None:
     bits = fingerprint_bits(meta.get("fingerprint"))
     if response is None and code == "invalid_input":
         bits = UNSENT
-    return id_digest(record["custom_id"]), bits | _flags(failed, kind)
+    custom_id = record["custom_id"]
+    source = 0
+    # A superseding line is never replayed (the fast read sees no source before its marker).
+    if bits and bits != UNSENT and not _is_occurrence(custom_id) and "supersedes" not in meta:
+        source = _source(meta.get("source"))
+    return id_digest(custom_id), bits | _flags(failed, kind), source
 
 
-def read_entry(raw: bytes) -> tuple[int, int] | None:
-    """``(id digest, fingerprint bits | flags)`` of one output line; None if not a record."""
+def read_entry(raw: bytes) -> tuple[int, int, int] | None:
+    """``(id digest, fingerprint bits | flags, source)`` of one output line; None if not a
+    record. ``source`` is the digest of the input line it answers (:mod:`.linedigest`), 0
+    when none is recorded or it cannot be trusted alone: a content-derived id (``t-...``)
+    may be an occurrence (``t-...-2``) that depends on the lines before it."""
     return fast_entry(raw) or full_entry(raw)
