@@ -1,13 +1,17 @@
 """Resuming a huge output: how soon the first request goes out, and how much memory it takes.
 
-    python benchmarks/bench_resume.py --n 1000000 [--new 100] [--small 10000] [--format text|batch]
+    python benchmarks/bench_resume.py --n 1000000 [--new 100] [--small 10000]
+        [--format text|batch] [--recorded surge|plain]
 
 Builds (once, under ``benchmarks/_work/``) an input of N requests (``text``: one prompt a
 line, ids derived from the content; ``batch``: Batch API lines with their own custom_ids)
-and the output surge would have written for them: N result lines of ~650 bytes, each with its fingerprint,
-made with surge's own request builder so the fingerprints match. Then appends ``--new``
-prompts to the input and runs ``surge run`` on a copy of that output against a
-simulator in its own process, measuring:
+and the output surge would have written for them: N result lines of ~650 bytes, each with
+its fingerprint and input-line digest, made with surge's own request builder so they
+match, a few hundred places out of input order as concurrent answers finish
+(``--recorded nosource``: without the digests, as surge wrote before they existed, so every
+input line is parsed and fingerprinted; ``--recorded plain``: Batch API output lines
+without surge's metadata, which resume by custom_id and parse every input line). Then appends ``--new`` lines to the input and runs
+``surge run`` on a copy of that output against a simulator in its own process, measuring:
 
 * time to first request: process start until the simulator has received one request
   (the whole output is read back, checked and indexed, and every old input line skipped,
@@ -30,6 +34,7 @@ import subprocess
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import orjson
 from _common import WORK, base_parser, require_surge, sim, surge_cli_args
@@ -52,8 +57,13 @@ def _input_line(fmt: str, i: int, prompt: str) -> str:
     return orjson.dumps(line).decode()
 
 
-def build(n: int, fmt: str) -> tuple[Path, Path]:
-    """The input (n prompts) and the output a finished run over it would have written."""
+def build(n: int, fmt: str, recorded: str = "surge") -> tuple[Path, Path]:
+    """The input (n prompts) and the output a finished run over it would have written:
+    lines a few hundred apart from input order, as concurrent answers finish. With
+    ``recorded="plain"``, Batch API output lines without surge's metadata (resumed by
+    custom_id alone, every input line parsed)."""
+    import random
+
     from _common import MODEL
 
     from surge.config import RunOptions
@@ -63,7 +73,8 @@ def build(n: int, fmt: str) -> tuple[Path, Path]:
     from surge.models import Result
 
     WORK.mkdir(exist_ok=True)
-    inp, out = WORK / f"resume-in-{fmt}-{n}.txt", WORK / f"resume-out-{fmt}-{n}.jsonl"
+    inp = WORK / f"resume-in-{fmt}-{n}.txt"
+    out = WORK / f"resume-out-{fmt}-{recorded}-{n}.jsonl"
     if inp.exists() and out.exists():
         return inp, out
     options = RunOptions(model=MODEL)
@@ -83,10 +94,14 @@ def build(n: int, fmt: str) -> tuple[Path, Path]:
         ],
         "usage": {"prompt_tokens": 12, "completion_tokens": 60, "total_tokens": 72},
     }
-    with open(inp, "w") as fin, open(out, "wb") as fout:
-        for i in range(n):
-            line = _input_line(fmt, i, _prompt(i))
-            fin.write(line + "\n")
+    rng = random.Random(n)
+    order = sorted(range(n), key=lambda i: i + rng.randint(0, 200))
+    lines = [_input_line(fmt, i, _prompt(i)) for i in range(n)]
+    with open(inp, "w") as fin:
+        fin.writelines(line + "\n" for line in lines)
+    with open(out, "wb") as fout:
+        for i in order:
+            line = lines[i]
             request = builder.from_line(line, line=i + 1, text_mode=fmt == "text")
             result = Result(
                 custom_id=request.custom_id,
@@ -99,14 +114,21 @@ def build(n: int, fmt: str) -> tuple[Path, Path]:
                 fingerprint=fingerprint(request.url, request.body),
                 source=line_digest((line + "\n").encode(), seed),
             )
-            fout.write(orjson.dumps(result.to_output()) + b"\n")
+            record = result.to_output()
+            if recorded == "plain":
+                del record["surge"]
+            elif recorded == "nosource":
+                del record["surge"]["source"]
+            fout.write(orjson.dumps(record) + b"\n")
     return inp, out
 
 
-def resume_once(n: int, new: int, fmt: str, url: str, received: callable) -> dict[str, float]:  # type: ignore[valid-type]
+def resume_once(  # type: ignore[valid-type]
+    n: int, new: int, fmt: str, recorded: str, url: str, received: callable
+) -> dict[str, float]:
     import psutil
 
-    inp, out = build(n, fmt)
+    inp, out = build(n, fmt, recorded)
     run_in, run_out = WORK / f"resume-run-{n}.txt", WORK / f"resume-run-{n}.jsonl"
     shutil.copyfile(inp, run_in)
     with open(run_in, "a") as f:
@@ -118,17 +140,23 @@ def resume_once(n: int, new: int, fmt: str, url: str, received: callable) -> dic
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ps = psutil.Process(proc.pid)
+    children: list[psutil.Process] = []
     first = first_cpu = None
     peak = 0
+    ticks = 0
     while proc.poll() is None:
         try:
-            # The output may be read by a child process: its memory counts too.
-            rss = ps.memory_info().rss
-            rss += sum(child.memory_info().rss for child in ps.children())
+            # The output may be read by a child process: its memory counts too. Looking
+            # for children walks /proc, so only every tenth tick (it would take CPU from
+            # the run being measured, on a two-core box).
+            if ticks % 10 == 0:
+                children = ps.children()
+            rss = ps.memory_info().rss + sum(_rss(child) for child in children)
             peak = max(peak, rss)
             cpu = ps.cpu_times()
         except psutil.Error:
             break
+        ticks += 1
         if first is None and received() > before:
             first = time.perf_counter() - t0
             first_cpu = cpu.user + cpu.system
@@ -149,6 +177,13 @@ def resume_once(n: int, new: int, fmt: str, url: str, received: callable) -> dic
         "peak_mb": peak / 2**20,
         "wall_s": wall,
     }
+
+
+def _rss(process: Any) -> int:
+    try:
+        return int(process.memory_info().rss)
+    except Exception:  # gone meanwhile
+        return 0
 
 
 def index_sizes(n: int) -> tuple[float, float]:
@@ -178,6 +213,13 @@ def main() -> None:
     parser.add_argument(
         "--format", choices=("text", "batch"), default="text", help="the input's format"
     )
+    parser.add_argument(
+        "--recorded",
+        choices=("surge", "nosource", "plain"),
+        default="surge",
+        help="output lines as surge writes them, without input-line digests (as surge "
+        "wrote them before), or plain Batch API output lines",
+    )
     args = parser.parse_args()
     require_surge()
     rows = []
@@ -187,8 +229,11 @@ def main() -> None:
             return int(server.stats()["received"])
 
         for n in (args.small, args.n):
-            rows.append(resume_once(n, args.new, args.format, server.url, received))
-    print(f"\nResuming an output with {args.new} new lines in the {args.format} input (C=50)\n")
+            rows.append(resume_once(n, args.new, args.format, args.recorded, server.url, received))
+    print(
+        f"\nResuming a {args.recorded} output with {args.new} new lines in the "
+        f"{args.format} input (C=50)\n"
+    )
     # CPU seconds used by then: what the wall time would be on an idle core (the box the
     # benchmark runs on may be shared).
     print("| output lines | output MB | first request s | (CPU s) | peak RSS MB | wall s |")

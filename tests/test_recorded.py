@@ -148,7 +148,7 @@ def test_only_the_bytes_present_at_open_are_read(tmp_path: Path) -> None:
 
 
 def test_markers_across_scan_blocks_are_all_found(tmp_path: Path) -> None:
-    import surge.io.recorded as recorded
+    import surge.io.entry_scan as recorded
 
     path = tmp_path / "x.bin"
     marker = recorded.SUPERSEDES_MARKER
@@ -161,9 +161,9 @@ def test_markers_across_scan_blocks_are_all_found(tmp_path: Path) -> None:
     recorded._SCAN_BLOCK = 1024  # blocks small enough for markers to straddle them
     try:
         with path.open("rb") as f:
-            assert recorded._find_all(f, marker, len(data)) == sorted(offsets)
+            assert recorded.find_all(f, marker, len(data)) == sorted(offsets)
         with path.open("rb") as f:
-            assert recorded._find_all(f, marker, 3000) == [o for o in offsets if o + 17 <= 3000]
+            assert recorded.find_all(f, marker, 3000) == [o for o in offsets if o + 17 <= 3000]
     finally:
         recorded._SCAN_BLOCK = old
 

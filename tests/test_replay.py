@@ -264,24 +264,32 @@ def test_the_child_process_reads_what_this_one_reads(
     raws = [b"line %d\n" % i for i in range(2 * entry_scan.BLOCK_ENTRIES + 5)]
     lines = [_result_line(f"id-{i}", r, SEED, failed=i % 7 == 0) for i, r in enumerate(raws)]
     lines.insert(100, b"{not a result\n")
+    # id-3 answered again later: its line supersedes the first one.
+    again = Result(custom_id="id-3", status_code=200, fingerprint="00000000000000a0")
+    lines.insert(5000, orjson.dumps(again.to_output(supersedes=True)) + b"\n")
     path = tmp_path / "o.jsonl"
     path.write_bytes(b"".join(lines))
+    end = path.stat().st_size - len(lines[-1])  # the last line came after the run started
     monkeypatch.setattr(entry_scan, "CHILD_MIN_BYTES", 0 if child else 1 << 40)
     with open(path, "rb") as f:
-        entries = entry_scan.open_entries(f, path, path.stat().st_size - len(lines[-1]))
+        entries = entry_scan.open_entries(f, path, end)
         assert isinstance(entries, entry_scan.ChildEntries) is child
+        superseding = entries.superseding()
         blocks = []
         while (block := entries.next_block()) is not None:
             blocks.append(tuple(list(part) for part in block))
         entries.close()
         assert entries.unreadable == [101]
+    assert superseding == [(id_digest("id-3"), 0xA0 | RECORDED)]
+    keys = [key for block in blocks for key in block[0]]
+    assert id_digest("id-3") not in keys  # answered from its superseding line only
+    assert keys == [id_digest(f"id-{i}") for i in range(len(raws) - 1) if i != 3]
     with open(path, "rb") as f:
-        local = entry_scan.LocalEntries(f, path.stat().st_size - len(lines[-1]))
+        local = entry_scan.LocalEntries(f, end)
         expected = []
         while (block := local.next_block()) is not None:
             expected.append(tuple(list(part) for part in block))
     assert blocks == expected
-    assert sum(len(b[0]) for b in blocks) == len(raws) - 1  # the last line is past the end
 
 
 def test_a_child_that_dies_is_taken_over_where_it_stopped(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -2,13 +2,14 @@
 the file is big.
 
     entries = open_entries(f, path, end)  # f: the output file at path, opened "rb"
+    entries.superseding()                  # (id digest, entry) of each superseding line
     while (block := entries.next_block()) is not None:
         keys, values, sources = block      # array("Q") each, in file order
     entries.unreadable                     # line numbers that held no result record
     entries.close()
 
 Resuming a big output reads every line of it before the first new request can go out, and
-the parsing (:func:`~surge.io.records.fast_entry`, ~1.5 µs a line in Python) was the
+reading it (:func:`~surge.io.records.fast_entry`, 1.5-2.5 µs a line in Python) was the
 larger half of that time. A file of more than :data:`CHILD_MIN_BYTES` is therefore read by
 a child Python process that writes each block's three arrays to a pipe, while this one
 goes through the input: on two cores the two halves overlap. The child imports only
@@ -16,6 +17,11 @@ goes through the input: on two cores the two halves overlap. The child imports o
 its id digests equal ours (:func:`~surge.io.digests.id_digest` is the same in every
 process). It runs at most a block or two ahead: the pipe holds no more, so the memory stays
 flat. If it cannot start, or stops early, the rest is read here from where it stopped.
+
+**Superseding lines** (``"supersedes": true``, see :mod:`surge.io.recorded`) are found
+first, by one byte search over the file (no per-line work), and the last line of each of
+their ids is read: :meth:`superseding` gives those entries, and the blocks leave out every
+line of those ids.
 """
 
 from __future__ import annotations
@@ -25,12 +31,22 @@ import os
 import subprocess
 import sys
 from array import array
+from io import BufferedReader
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any
 
 from .records import fast_entry, full_entry
 
-__all__ = ["CHILD_MIN_BYTES", "Block", "ChildEntries", "LocalEntries", "open_entries"]
+__all__ = [
+    "BLOCK_ENTRIES",
+    "CHILD_MIN_BYTES",
+    "SUPERSEDES_MARKER",
+    "Block",
+    "ChildEntries",
+    "LocalEntries",
+    "find_all",
+    "open_entries",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +54,14 @@ Block = tuple[array, array, array]  # type: ignore[type-arg]
 # Smaller files are read in this process: starting the child would cost more than it saves.
 CHILD_MIN_BYTES = 16 << 20
 BLOCK_ENTRIES = 4096
+# How a superseding line's metadata says so (Result.to_output). Inside a JSON string the
+# quotes would be escaped, so every hit is a real key; one elsewhere in a line (a model's
+# own JSON answer) only makes that id answered from its last line, which is right anyway.
+SUPERSEDES_MARKER = b'"supersedes":true'
 _READ = 1 << 18
-# A block on the pipe: entries, unreadable lines, bytes and lines read up to its end.
+_SCAN_BLOCK = 1 << 20
+# A message on the pipe: entries, unreadable lines, bytes and lines read up to its end;
+# the first one holds the superseding entries (their sources are 0).
 _HEADER = 4
 # The child imports surge.io.records under an empty stand-in for the package, so that
 # surge/__init__.py (the whole library) is not imported.
@@ -56,17 +78,29 @@ child_main(sys.argv[2], int(sys.argv[3]))
 class LocalEntries:
     """Parse the lines here, from byte ``pos`` (line ``number``) to ``end``."""
 
-    def __init__(self, f: BinaryIO, end: int, *, pos: int = 0, number: int = 0) -> None:
+    def __init__(
+        self,
+        f: BufferedReader,
+        end: int,
+        *,
+        pos: int = 0,
+        number: int = 0,
+        later: dict[int, int] | None = None,
+    ) -> None:
         self._f = f
         self._end = end
         self.pos = pos
         self.number = number
         self.unreadable: list[int] = []
+        self._later = later if later is not None else _find_superseding(f, end)
         f.seek(pos)
+
+    def superseding(self) -> list[tuple[int, int]]:
+        return list(self._later.items())
 
     def next_block(self) -> Block | None:
         """The entries of the next lines, :data:`BLOCK_ENTRIES` or so; None at ``end``."""
-        f, end = self._f, self._end
+        f, end, later = self._f, self._end, self._later
         keys, values, sources = array("Q"), array("Q"), array("Q")
         while len(keys) < BLOCK_ENTRIES and self.pos < end:
             lines = f.readlines(_READ)
@@ -82,7 +116,7 @@ class LocalEntries:
                 entry = fast_entry(raw) or full_entry(raw)  # read_entry, inlined
                 if entry is None:
                     self.unreadable.append(number)
-                else:
+                elif not later or entry[0] not in later:
                     keys.append(entry[0])
                     values.append(entry[1])
                     sources.append(entry[2])
@@ -94,15 +128,16 @@ class LocalEntries:
 
 
 class ChildEntries:
-    """The same blocks, parsed by a child process (see the module docstring)."""
+    """The same, parsed by a child process (see the module docstring)."""
 
-    def __init__(self, f: BinaryIO, path: Path, end: int) -> None:
+    def __init__(self, f: BufferedReader, path: Path, end: int) -> None:
         self._f = f
         self._end = end
         self.pos = 0
         self.number = 0
         self.unreadable: list[int] = []
         self._local: LocalEntries | None = None
+        self._later: dict[int, int] | None = None
         source_root = str(Path(__file__).resolve().parent.parent)
         self._proc = subprocess.Popen(
             [sys.executable, "-c", _BOOT, source_root, os.fspath(path), str(end)],
@@ -113,33 +148,47 @@ class ChildEntries:
         assert self._proc.stdout is not None
         self._pipe: IO[bytes] = self._proc.stdout
 
+    def superseding(self) -> list[tuple[int, int]]:
+        if self._later is None:
+            message = self._receive()
+            if message is None:  # the child failed at once: read it all here
+                self._local = LocalEntries(self._f, self._end)
+                return self._local.superseding()
+            keys, values, _ = message[0]
+            self._later = dict(zip(keys, values, strict=True))
+        return list(self._later.items())
+
     def next_block(self) -> Block | None:
-        if self._local is not None:
-            return self._next_local()
-        header = array("Q")
+        if self._later is None:
+            self.superseding()
+        if self._local is None:
+            message = self._receive()
+            if message is not None:
+                block, unreadable, self.pos, self.number = message
+                self.unreadable.extend(unreadable)
+                return block if len(block[0]) else None
+            self._local = LocalEntries(
+                self._f, self._end, pos=self.pos, number=self.number, later=self._later
+            )
+        local_block = self._local.next_block()
+        self.unreadable.extend(self._local.unreadable)
+        self._local.unreadable.clear()
+        return local_block
+
+    def _receive(self) -> tuple[Block, array, int, int] | None:  # type: ignore[type-arg]
+        """The next message, or None if the child stopped (it is then stopped for good)."""
         try:
+            header = array("Q")
             header.frombytes(_read_exactly(self._pipe, 8 * _HEADER))
             n, m, pos, number = header
             data = array("Q")
             data.frombytes(_read_exactly(self._pipe, 8 * (3 * n + m)))
-        except (OSError, EOFError) as err:
+        except (OSError, EOFError, ValueError) as err:
             log.debug("the output reader process stopped (%s); reading on here", err)
             self._stop_child()
-            self._local = LocalEntries(self._f, self._end, pos=self.pos, number=self.number)
-            return self._next_local()
-        self.pos, self.number = pos, number
-        self.unreadable.extend(data[3 * n :])
-        if not n:
-            if pos < self._end:  # only unreadable lines in this block: go on
-                return self.next_block()
             return None
-        return data[:n], data[n : 2 * n], data[2 * n : 3 * n]
-
-    def _next_local(self) -> Block | None:
-        assert self._local is not None
-        block = self._local.next_block()
-        self.unreadable = self._local.unreadable
-        return block
+        block = (data[:n], data[n : 2 * n], data[2 * n : 3 * n])
+        return block, data[3 * n :], pos, number
 
     def _stop_child(self) -> None:
         self._pipe.close()
@@ -151,13 +200,13 @@ class ChildEntries:
         self._stop_child()
 
 
-def open_entries(f: BinaryIO, path: Path, end: int) -> LocalEntries | ChildEntries:
+def open_entries(f: BufferedReader, path: Path, end: int) -> LocalEntries | ChildEntries:
     """A reader of the entries of ``f`` (the file at ``path``) up to byte ``end``: in a
     child process for a big file."""
     if end >= CHILD_MIN_BYTES:
         try:
             return ChildEntries(f, path, end)
-        except (OSError, ValueError, TypeError) as err:  # no interpreter to start
+        except (OSError, ValueError) as err:  # no interpreter to start
             log.debug("cannot start the output reader process (%s); reading here", err)
     return LocalEntries(f, end)
 
@@ -170,19 +219,101 @@ def _read_exactly(pipe: IO[bytes], size: int) -> bytes:
 
 
 def child_main(path: str, end: int) -> None:
-    """The child process: every block of ``path`` up to ``end``, then an empty one."""
+    """The child process: the superseding entries, every block up to ``end``, an empty one."""
     out = sys.stdout.buffer
+
+    def send(keys: Any, values: Any, sources: Any, unreadable: Any, pos: int, number: int) -> None:
+        header = array("Q", (len(keys), len(unreadable), pos, number))
+        out.write(header.tobytes())
+        for part in (keys, values, sources, unreadable):
+            out.write(part.tobytes())
+        out.flush()
+
     with open(path, "rb") as f:
         entries = LocalEntries(f, end)
+        later = entries.superseding()
+        keys = array("Q", (key for key, _ in later))
+        send(
+            keys,
+            array("Q", (value for _, value in later)),
+            array("Q", bytes(8 * len(keys))),
+            array("Q"),
+            0,
+            0,
+        )
         while True:
             block = entries.next_block()
             unreadable = array("Q", entries.unreadable)
             entries.unreadable.clear()
             keys, values, sources = block if block is not None else (array("Q"),) * 3
-            header = array("Q", (len(keys), len(unreadable), entries.pos, entries.number))
-            out.write(header.tobytes())
-            for part in (keys, values, sources, unreadable):
-                out.write(part.tobytes())
-            out.flush()
+            send(keys, values, sources, unreadable, entries.pos, entries.number)
             if block is None:
                 return
+
+
+def _find_superseding(f: BufferedReader, end: int) -> dict[int, int]:
+    """The entry of the last line of each id that has superseding lines."""
+    later: dict[int, int] = {}
+    hits = find_all(f, SUPERSEDES_MARKER, end)
+    fd = f.fileno()
+    for hit in hits:
+        line = _line_around(fd, hit)
+        entry = fast_entry(line) or full_entry(line)
+        if entry is not None:
+            later[entry[0]] = entry[1]  # in file order: the last line wins
+    return later
+
+
+def find_all(f: BufferedReader, needle: bytes, end: int) -> list[int]:
+    """Offsets of ``needle`` in the first ``end`` bytes of a binary file.
+
+    Read into one reused 1 MB buffer (a bigger block is no faster and would show in the
+    peak memory of the run); the last bytes of a block are searched again with the next.
+    """
+    hits: list[int] = []
+    overlap = len(needle) - 1
+    buf = bytearray(_SCAN_BLOCK + overlap)
+    view = memoryview(buf)
+    kept = 0  # bytes at the front of buf carried over from the previous block
+    pos = 0  # file offset of buf[kept]
+    while pos < end:
+        n = f.readinto(view[kept : kept + min(_SCAN_BLOCK, end - pos)])
+        if not n:
+            break
+        size = kept + n
+        base = pos - kept
+        i = buf.find(needle, 0, size)
+        while i >= 0:
+            hits.append(base + i)
+            i = buf.find(needle, i + 1, size)
+        kept = min(overlap, size)
+        buf[:kept] = buf[size - kept : size]
+        pos += n
+    view.release()
+    return hits
+
+
+def _line_around(fd: int, offset: int) -> bytes:
+    """The whole line that contains byte ``offset`` of a file."""
+    start = offset
+    while start > 0:
+        size = min(start, 1 << 16)
+        block = os.pread(fd, size, start - size)
+        nl = block.rfind(b"\n")
+        if nl >= 0:
+            start = start - size + nl + 1
+            break
+        start -= size
+    parts = []
+    pos = start
+    while True:
+        block = os.pread(fd, 1 << 16, pos)
+        if not block:
+            break
+        nl = block.find(b"\n")
+        if nl >= 0:
+            parts.append(block[: nl + 1])
+            break
+        parts.append(block)
+        pos += len(block)
+    return b"".join(parts)

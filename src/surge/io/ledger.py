@@ -25,7 +25,6 @@ Memory stays flat in N: the ids of this run are a :class:`~surge.io.seen.SeenIds
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,7 +35,6 @@ from xxhash import xxh3_64_intdigest
 from ..errors import InputError
 from ..models import ErrorInfo, Request, Result
 from .digests import DigestMap, DigestSet, id_digest
-from .linedigest import line_digest
 from .prompts import request_fingerprint
 from .recorded import RecordedIndex, RecordedTable
 from .records import (
@@ -190,22 +188,12 @@ class Ledger:
         no digest or under a content id's occurrence (``t-...-2`` depends on the lines
         before), and lines read far out of order.
         """
-        take, put_back, add = self._recorded.take_source, self._recorded.put_back, self._ids.add
         refuse = FAILED if self.retry_failed else 0
-        skipped = failed = 0
-        for raw in itertools.islice(lines, start, None):
-            found = take(line_digest(raw, seed), refuse)
-            if found is None:
-                break
-            key, recorded = found
-            if not add(key):
-                put_back(key, recorded)  # a repeated id: admit() makes its error line
-                break
-            skipped += 1
-            if recorded & FAILED:
-                failed += 1
-                if recorded & TRANSIENT and self._stats is not None:
-                    self._stats.skipped_failed_transient += 1
+        skipped, failed, transient = self._recorded.replay(
+            lines, start, seed, refuse, self._ids.add
+        )
+        if transient and self._stats is not None:
+            self._stats.skipped_failed_transient += transient
         return skipped, failed
 
     def admit(self, item: Request | InputError) -> Admission:
@@ -231,6 +219,21 @@ class Ledger:
                     "(an earlier line has it); not sent"
                 )
                 return self._line_error(dup_id, entry, item.line, "invalid_input", message)
+        if recorded & FP_MASK == 0 and recorded & RECORDED and not self._retried(recorded):
+            # Answered, recorded without a fingerprint (Batch API output, an older surge):
+            # the custom_id is all there is to go by, and the request is not hashed.
+            admission: Admission = self._decide(item, recorded, 0) or item
+        else:
+            admission = self._admit_request(item, recorded)
+        if self.order is not None:
+            self.order.append(admission.custom_id)
+        return admission
+
+    def _retried(self, recorded: int) -> bool:
+        return self.retry_failed and bool(recorded & FAILED)
+
+    def _admit_request(self, item: Request, recorded: int) -> Admission:
+        """Send, or skip if the recorded line answers this very request (by fingerprint)."""
         item.fingerprint, bits = request_fingerprint(item)
         if recorded == bits | RECORDED and bits != UNSENT:  # answered, for this very request
             admission: Admission = Skip(item.custom_id, False)
@@ -241,8 +244,6 @@ class Ledger:
             admission = skip or item
         else:
             admission = item
-        if self.order is not None:
-            self.order.append(admission.custom_id)
         return admission
 
     def _decide(self, request: Request, recorded: int, bits: int) -> Skip | None:

@@ -2,7 +2,7 @@
 
     index = RecordedIndex(path, end=size)   # after the tail repair; nothing read yet
     index.take(id_digest("row-7"))          # its current line's entry (fingerprint | flags), or None
-    index.take_source(digest, refuse=0)     # (id digest, entry) of the line answering an input line
+    index.replay(lines, 0, seed, 0, claim)  # take the entries of the input lines it recognizes
     index.drain()                           # the input is over: what was never taken is stale
     index.stale, index.is_stale(key)
 
@@ -29,27 +29,25 @@ leave out their other lines.
 
 from __future__ import annotations
 
+import itertools
 import logging
-import os
-from array import array
-from io import BufferedReader
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from xxhash import xxh3_64_intdigest
+
 from .digests import DigestMap
-from .entry_scan import Block, open_entries
-from .records import SEEN, fast_entry, full_entry
+from .entry_scan import SUPERSEDES_MARKER, Block, open_entries
+from .records import FAILED, SEEN, TRANSIENT
 
 __all__ = ["SUPERSEDES_MARKER", "RecordedIndex", "RecordedTable"]
 
 log = logging.getLogger(__name__)
 
-# How a superseding line's metadata says so (Result.to_output). Inside a JSON string the
-# quotes would be escaped, so every hit is a real key; one elsewhere in a line (a model's
-# own JSON answer) only makes that id answered from its last line, which is right anyway.
-SUPERSEDES_MARKER = b'"supersedes":true'
+Claim = Callable[[int], bool]
+
 # On an entry of _later: the ledger has taken it (entries read from a file never carry SEEN).
 _TAKEN = SEEN
-_SCAN_BLOCK = 1 << 20
 
 
 class RecordedTable:
@@ -65,11 +63,10 @@ class RecordedTable:
     def replayable(self) -> bool:
         return False  # no input-line digests without a file
 
-    def take_source(self, source: int, refuse: int) -> tuple[int, int] | None:
-        return None
-
-    def put_back(self, key: int, value: int) -> None:
-        self._table[key] = value
+    def replay(
+        self, lines: Sequence[bytes], start: int, seed: int, refuse: int, claim: Claim
+    ) -> tuple[int, int, int]:
+        return 0, 0, 0
 
     def peek(self, key: int) -> bool:
         return self._table.get(key) is not None
@@ -105,8 +102,9 @@ class RecordedIndex:
         self._later = DigestMap()  # ids with superseding lines -> their last line's entry
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
         try:
-            self._find_superseding()
             self._entries = open_entries(self._f, path, end)
+            for key, value in self._entries.superseding():  # in file order: the last wins
+                self._later[key] = value
         except BaseException:
             self._f.close()
             raise
@@ -157,38 +155,46 @@ class RecordedIndex:
                 return value
         return None
 
-    def take_source(self, source: int, refuse: int) -> tuple[int, int] | None:
-        """``(id digest, entry)`` of the line that answers the input line whose digest is
-        ``source`` (:mod:`surge.io.linedigest`), taken; None if the window holds none, or
-        its entry has a flag of ``refuse``. Only the window is looked at: it is for the
-        lines a resume meets in (nearly) the order of the output.
-        """
-        key = self._old_src.get(source)
-        if key is not None:
-            value = self._old.get(key)
-            if value is None or value & refuse:
-                return None
-            del self._old[key]
-            return key, value
-        key = self._new_src.get(source)
-        if key is None:
-            if self._new_size or self._eof:
-                return None
-            self._shift()  # nothing read yet
-            key = self._new_src.get(source)
-            if key is None:
-                return None
-        value = self._new.get(key)
-        if value is None or value & refuse:
-            return None
-        del self._new[key]
-        if len(self._new) * 2 < self._new_size:
-            self._shift()
-        return key, value
+    def replay(
+        self, lines: Sequence[bytes], start: int, seed: int, refuse: int, claim: Claim
+    ) -> tuple[int, int, int]:
+        """Take the entries of the lines that answer ``lines[start:]``, recognized by their
+        digests (:mod:`surge.io.linedigest`, under ``seed``), while ``claim(id digest)``
+        admits each; stop at the first line the window holds no entry for, whose entry
+        has a flag of ``refuse``, or whose id ``claim`` refuses (it is left untaken).
+        Returns ``(taken, of which failed, of which transient)``.
 
-    def put_back(self, key: int, value: int) -> None:
-        """Undo a take: ``key``'s line is current again."""
-        self._pending[key] = value
+        Only the window is looked at: it is for the lines a resume meets in (nearly) the
+        order of the output. The loop of :meth:`surge.io.ledger.Ledger.replay`, here
+        because it runs once per line, a million times before a big resume's first request.
+        """
+        if not self._new_size and not self._eof and not self._old:
+            self._shift()  # nothing read yet
+        old, old_src, new, new_src = self._old, self._old_src, self._new, self._new_src
+        taken = failed = transient = 0
+        for raw in itertools.islice(lines, start, None):
+            source = xxh3_64_intdigest(raw, seed) or 1  # line_digest, inlined
+            key = old_src.get(source, 0)  # 0: no id digest is
+            value = old.get(key)
+            if value is not None:
+                if value & refuse or not claim(key):
+                    break
+                del old[key]
+            else:
+                key = new_src.get(source, 0)
+                value = new.get(key)
+                if value is None or value & refuse or not claim(key):
+                    break
+                del new[key]
+                if len(new) * 2 < self._new_size:
+                    self._shift()
+                    old, old_src, new, new_src = self._old, self._old_src, self._new, self._new_src
+            taken += 1
+            if value & FAILED:
+                failed += 1
+                if value & TRANSIENT:
+                    transient += 1
+        return taken, failed, transient
 
     @property
     def replayable(self) -> bool:
@@ -263,83 +269,11 @@ class RecordedIndex:
         self._new_src = dict(zip(sources, keys, strict=True))
 
     def _read_block(self) -> Block | None:
-        """The entries of the next block of lines (None at ``end``), without the older
-        lines of ids that have superseding lines."""
+        """The entries of the next block of lines (None at ``end``), without the lines of
+        ids that have superseding lines (answered from ``_later``)."""
         block = self._entries.next_block()
         unreadable = self._entries.unreadable
         for number in unreadable[self._warned :]:
             log.warning("%s:%d: unreadable output line ignored", self.path, number)
         self._warned = len(unreadable)
-        if block is None or not self._has_later:
-            return block
-        later = self._later
-        kept = [i for i, key in enumerate(block[0]) if later.get(key) is None]
-        return tuple(array("Q", (part[i] for i in kept)) for part in block)  # type: ignore[return-value]
-
-    def _find_superseding(self) -> None:
-        """One byte search over the file for superseding lines; read the last of each id."""
-        hits = _find_all(self._f, SUPERSEDES_MARKER, self._end)
-        self._f.seek(0)
-        if not hits:
-            return
-        fd = self._f.fileno()
-        for hit in hits:
-            line = _line_around(fd, hit)
-            entry = fast_entry(line) or full_entry(line)
-            if entry is not None:
-                self._later[entry[0]] = entry[1]  # in file order: the last line wins
-
-
-def _find_all(f: BufferedReader, needle: bytes, end: int) -> list[int]:
-    """Offsets of ``needle`` in the first ``end`` bytes of a binary file.
-
-    Read into one reused 1 MB buffer (a bigger block is no faster and would show in the
-    peak memory of the run); the last bytes of a block are searched again with the next.
-    """
-    hits: list[int] = []
-    overlap = len(needle) - 1
-    buf = bytearray(_SCAN_BLOCK + overlap)
-    view = memoryview(buf)
-    kept = 0  # bytes at the front of buf carried over from the previous block
-    pos = 0  # file offset of buf[kept]
-    while pos < end:
-        n = f.readinto(view[kept : kept + min(_SCAN_BLOCK, end - pos)])
-        if not n:
-            break
-        size = kept + n
-        base = pos - kept
-        i = buf.find(needle, 0, size)
-        while i >= 0:
-            hits.append(base + i)
-            i = buf.find(needle, i + 1, size)
-        kept = min(overlap, size)
-        buf[:kept] = buf[size - kept : size]
-        pos += n
-    view.release()
-    return hits
-
-
-def _line_around(fd: int, offset: int) -> bytes:
-    """The whole line that contains byte ``offset`` of a file."""
-    start = offset
-    while start > 0:
-        size = min(start, 1 << 16)
-        block = os.pread(fd, size, start - size)
-        nl = block.rfind(b"\n")
-        if nl >= 0:
-            start = start - size + nl + 1
-            break
-        start -= size
-    parts = []
-    pos = start
-    while True:
-        block = os.pread(fd, 1 << 16, pos)
-        if not block:
-            break
-        nl = block.find(b"\n")
-        if nl >= 0:
-            parts.append(block[: nl + 1])
-            break
-        parts.append(block)
-        pos += len(block)
-    return b"".join(parts)
+        return block

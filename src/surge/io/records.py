@@ -64,6 +64,10 @@ _ID_PREFIX = b'{"id":"'
 _CUSTOM_ID_KEY = b'","custom_id":"'
 _FINGERPRINT_KEY = b',"fingerprint":'
 _SOURCE_KEY = b',"source":"'
+# The end of the common line: ',"source":"' + 16 + '","fingerprint":"' + 16 + '"}}' + newline.
+_ANSWER_END = b'"}}\n'
+_SOURCE_FINGERPRINT = _SOURCE_KEY
+_FINGERPRINT_VALUE = b'","fingerprint":"'
 _CONTENT_ID_START = b'"t-'
 # What follows the fingerprint in a line surge wrote, and the flags it means.
 _ENDINGS = {
@@ -164,18 +168,39 @@ def _flags(failed: bool, kind: str | None) -> int:
 def fast_entry(raw: bytes) -> tuple[int, int, int] | None:
     """Only slicing, for the lines surge writes (metadata last, known key order).
 
-    One flat function on purpose: it runs once per output line before the first request.
+    One flat function on purpose: it runs once per output line before the first request
+    (in the process that reads a big output, :mod:`surge.io.entry_scan`). The common line,
+    an answer with its input-line digest, ends in a fixed layout and is read from known
+    offsets; other endings (a failure, a superseding or invalid line) look for the key.
     """
     if not raw.startswith(_ID_PREFIX):
         return None
-    i = raw.find(_CUSTOM_ID_KEY, 7, 200)
-    end = raw.find(b'"', i + 15) if i >= 0 else -1
-    j = raw.rfind(_FINGERPRINT_KEY, len(raw) - 200)
-    if end < 0 or j < 0:
+    # The custom_id: right after an id of surge's own length, else found.
+    i = 41 if raw.startswith(_CUSTOM_ID_KEY, 41) else raw.find(_CUSTOM_ID_KEY, 7, 200)
+    end = raw.find(34, i + 15) if i >= 0 else -1  # its closing quote
+    if end < 0:
         return None
     quoted = raw[i + 14 : end + 1]
-    if b"\\" in quoted:
-        return None  # escapes: let the full parse decode the id
+    if 92 in quoted:  # a backslash: let the full parse decode the id
+        return None
+    n = len(raw)
+    # ...,"source":"<16 hex>","fingerprint":"<16 hex>"}}\n
+    if (
+        raw.endswith(_ANSWER_END)
+        and raw.startswith(_SOURCE_FINGERPRINT, n - 64)
+        and raw.startswith(_FINGERPRINT_VALUE, n - 37)
+    ):
+        try:
+            bits = int(raw[n - 20 : n - 4], 16) & FP_MASK
+            source = int(raw[n - 53 : n - 37], 16) or 1
+        except ValueError:
+            return None
+        if len(quoted) > 16 and quoted.startswith(_CONTENT_ID_START):  # _is_occurrence
+            source = 0
+        return xxh3_64_intdigest(quoted) or 1, bits | RECORDED, source  # json_digest
+    j = raw.rfind(_FINGERPRINT_KEY, n - 200)
+    if j < 0:
+        return None
     k = j + 15
     if raw[k] == 110:  # n(ull): never sent (an invalid line) or no fingerprint known
         flags = _ENDINGS.get(raw[k + 4 :])
@@ -196,7 +221,7 @@ def fast_entry(raw: bytes) -> tuple[int, int, int] | None:
             source = 0
     except ValueError:
         return None
-    return xxh3_64_intdigest(quoted) or 1, bits | flags, source  # json_digest, inlined
+    return json_digest(quoted), bits | flags, source
 
 
 def full_entry(raw: bytes) -> tuple[int, int, int] | None:
