@@ -274,16 +274,23 @@ def test_the_child_process_reads_what_this_one_reads(
     with open(path, "rb") as f:
         entries = entry_scan.open_entries(f, path, end)
         assert isinstance(entries, entry_scan.ChildEntries) is child
-        superseding = entries.superseding()
         blocks = []
         while (block := entries.next_block()) is not None:
             blocks.append(tuple(list(part) for part in block))
         entries.close()
         assert entries.unreadable == [101]
-    assert superseding == [(id_digest("id-3"), 0xA0 | RECORDED)]
     keys = [key for block in blocks for key in block[0]]
-    assert id_digest("id-3") not in keys  # answered from its superseding line only
-    assert keys == [id_digest(f"id-{i}") for i in range(len(raws) - 1) if i != 3]
+    assert keys.count(id_digest("id-3")) == 2
+    with open(path, "rb") as f:
+        assert entry_scan.find_superseding(f, end) == {id_digest("id-3"): 0xA0 | RECORDED}
+    index = RecordedIndex(path, end=end)  # the lines of id-3 but its last are left out
+    assert index.take(id_digest("id-3")) == 0xA0 | RECORDED
+    assert index.superseded() == [id_digest("id-3")]
+    for i in range(len(raws) - 1):
+        assert (index.take(id_digest(f"id-{i}")) is None) is (i == 3), i
+    index.drain()
+    assert index.stale == 0
+    index.close()
     with open(path, "rb") as f:
         local = entry_scan.LocalEntries(f, end)
         expected = []

@@ -2,7 +2,6 @@
 the file is big.
 
     entries = open_entries(f, path, end)  # f: the output file at path, opened "rb"
-    entries.superseding()                  # (id digest, entry) of each superseding line
     while (block := entries.next_block()) is not None:
         keys, values, sources = block      # array("Q") each, in file order
     entries.unreadable                     # line numbers that held no result record
@@ -18,10 +17,9 @@ its id digests equal ours (:func:`~surge.io.digests.id_digest` is the same in ev
 process). It runs at most a block or two ahead: the pipe holds no more, so the memory stays
 flat. If it cannot start, or stops early, the rest is read here from where it stopped.
 
-**Superseding lines** (``"supersedes": true``, see :mod:`surge.io.recorded`) are found
-first, by one byte search over the file (no per-line work), and the last line of each of
-their ids is read: :meth:`superseding` gives those entries, and the blocks leave out every
-line of those ids.
+:func:`find_superseding` finds the superseding lines (``"supersedes": true``, see
+:mod:`surge.io.recorded`) by one byte search over the file; the index runs it here while
+the child starts reading.
 """
 
 from __future__ import annotations
@@ -45,6 +43,7 @@ __all__ = [
     "ChildEntries",
     "LocalEntries",
     "find_all",
+    "find_superseding",
     "open_entries",
 ]
 
@@ -60,8 +59,7 @@ BLOCK_ENTRIES = 4096
 SUPERSEDES_MARKER = b'"supersedes":true'
 _READ = 1 << 18
 _SCAN_BLOCK = 1 << 20
-# A message on the pipe: entries, unreadable lines, bytes and lines read up to its end;
-# the first one holds the superseding entries (their sources are 0).
+# A message on the pipe: entries, unreadable lines, bytes and lines read up to its end.
 _HEADER = 4
 # The child imports surge.io.records under an empty stand-in for the package, so that
 # surge/__init__.py (the whole library) is not imported.
@@ -78,29 +76,17 @@ child_main(sys.argv[2], int(sys.argv[3]))
 class LocalEntries:
     """Parse the lines here, from byte ``pos`` (line ``number``) to ``end``."""
 
-    def __init__(
-        self,
-        f: BufferedReader,
-        end: int,
-        *,
-        pos: int = 0,
-        number: int = 0,
-        later: dict[int, int] | None = None,
-    ) -> None:
+    def __init__(self, f: BufferedReader, end: int, *, pos: int = 0, number: int = 0) -> None:
         self._f = f
         self._end = end
         self.pos = pos
         self.number = number
         self.unreadable: list[int] = []
-        self._later = later if later is not None else _find_superseding(f, end)
-        f.seek(pos)
-
-    def superseding(self) -> list[tuple[int, int]]:
-        return list(self._later.items())
 
     def next_block(self) -> Block | None:
         """The entries of the next lines, :data:`BLOCK_ENTRIES` or so; None at ``end``."""
-        f, end, later = self._f, self._end, self._later
+        f, end = self._f, self._end
+        f.seek(self.pos)  # the file is shared with the superseding-line search
         keys, values, sources = array("Q"), array("Q"), array("Q")
         while len(keys) < BLOCK_ENTRIES and self.pos < end:
             lines = f.readlines(_READ)
@@ -116,7 +102,7 @@ class LocalEntries:
                 entry = fast_entry(raw) or full_entry(raw)  # read_entry, inlined
                 if entry is None:
                     self.unreadable.append(number)
-                elif not later or entry[0] not in later:
+                else:
                     keys.append(entry[0])
                     values.append(entry[1])
                     sources.append(entry[2])
@@ -137,7 +123,6 @@ class ChildEntries:
         self.number = 0
         self.unreadable: list[int] = []
         self._local: LocalEntries | None = None
-        self._later: dict[int, int] | None = None
         source_root = str(Path(__file__).resolve().parent.parent)
         self._proc = subprocess.Popen(
             [sys.executable, "-c", _BOOT, source_root, os.fspath(path), str(end)],
@@ -148,28 +133,14 @@ class ChildEntries:
         assert self._proc.stdout is not None
         self._pipe: IO[bytes] = self._proc.stdout
 
-    def superseding(self) -> list[tuple[int, int]]:
-        if self._later is None:
-            message = self._receive()
-            if message is None:  # the child failed at once: read it all here
-                self._local = LocalEntries(self._f, self._end)
-                return self._local.superseding()
-            keys, values, _ = message[0]
-            self._later = dict(zip(keys, values, strict=True))
-        return list(self._later.items())
-
     def next_block(self) -> Block | None:
-        if self._later is None:
-            self.superseding()
         if self._local is None:
             message = self._receive()
             if message is not None:
                 block, unreadable, self.pos, self.number = message
                 self.unreadable.extend(unreadable)
                 return block if len(block[0]) else None
-            self._local = LocalEntries(
-                self._f, self._end, pos=self.pos, number=self.number, later=self._later
-            )
+            self._local = LocalEntries(self._f, self._end, pos=self.pos, number=self.number)
         local_block = self._local.next_block()
         self.unreadable.extend(self._local.unreadable)
         self._local.unreadable.clear()
@@ -219,7 +190,7 @@ def _read_exactly(pipe: IO[bytes], size: int) -> bytes:
 
 
 def child_main(path: str, end: int) -> None:
-    """The child process: the superseding entries, every block up to ``end``, an empty one."""
+    """The child process: every block of ``path`` up to ``end``, then an empty one."""
     out = sys.stdout.buffer
 
     def send(keys: Any, values: Any, sources: Any, unreadable: Any, pos: int, number: int) -> None:
@@ -231,16 +202,6 @@ def child_main(path: str, end: int) -> None:
 
     with open(path, "rb") as f:
         entries = LocalEntries(f, end)
-        later = entries.superseding()
-        keys = array("Q", (key for key, _ in later))
-        send(
-            keys,
-            array("Q", (value for _, value in later)),
-            array("Q", bytes(8 * len(keys))),
-            array("Q"),
-            0,
-            0,
-        )
         while True:
             block = entries.next_block()
             unreadable = array("Q", entries.unreadable)
@@ -251,8 +212,9 @@ def child_main(path: str, end: int) -> None:
                 return
 
 
-def _find_superseding(f: BufferedReader, end: int) -> dict[int, int]:
-    """The entry of the last line of each id that has superseding lines."""
+def find_superseding(f: BufferedReader, end: int) -> dict[int, int]:
+    """The entry of the last line of each id that has superseding lines (in the first
+    ``end`` bytes of ``f``): one byte search over the file, no per-line work."""
     later: dict[int, int] = {}
     hits = find_all(f, SUPERSEDES_MARKER, end)
     fd = f.fileno()

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import itertools
 import logging
+from array import array
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from xxhash import xxh3_64_intdigest
 
 from .digests import DigestMap
-from .entry_scan import SUPERSEDES_MARKER, Block, open_entries
+from .entry_scan import SUPERSEDES_MARKER, Block, find_superseding, open_entries
 from .records import FAILED, SEEN, TRANSIENT
 
 __all__ = ["SUPERSEDES_MARKER", "RecordedIndex", "RecordedTable"]
@@ -103,7 +104,8 @@ class RecordedIndex:
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
         try:
             self._entries = open_entries(self._f, path, end)
-            for key, value in self._entries.superseding():  # in file order: the last wins
+            # Meanwhile a child process may already be reading the lines (entry_scan).
+            for key, value in find_superseding(self._f, end).items():
                 self._later[key] = value
         except BaseException:
             self._f.close()
@@ -276,4 +278,9 @@ class RecordedIndex:
         for number in unreadable[self._warned :]:
             log.warning("%s:%d: unreadable output line ignored", self.path, number)
         self._warned = len(unreadable)
-        return block
+        if block is None or not self._has_later:
+            return block
+        later = self._later
+        kept = [i for i, key in enumerate(block[0]) if later.get(key) is None]
+        keys, values, sources = (array("Q", (part[i] for i in kept)) for part in block)
+        return keys, values, sources
