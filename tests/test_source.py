@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from surge.config import RunOptions
 from surge.errors import ConfigError, InputError
@@ -335,3 +339,22 @@ async def test_forced_text_drops_a_byte_order_mark(tmp_path: Path) -> None:
         (1, cid("first"), "first"),
         (2, cid("second"), "second"),
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"a", b" ", b"\t", b"\r", b"\n", b"\x0b", b"xy"]), max_size=60),
+    st.sampled_from([1, 2, 3, 7, 1 << 20]),
+)
+def test_count_lines_counts_what_strip_calls_non_blank(parts: list[bytes], block: int) -> None:
+    data = b"".join(parts)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "in.txt"
+        path.write_bytes(data)
+        old = source._COUNT_BYTES
+        source._COUNT_BYTES = block  # lines across block boundaries too
+        try:
+            # File lines end at b"\n" only (what read_lines reads).
+            assert count_lines(path) == sum(1 for raw in io.BytesIO(data) if raw.strip())
+        finally:
+            source._COUNT_BYTES = old
