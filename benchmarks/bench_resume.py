@@ -57,7 +57,7 @@ def _input_line(fmt: str, i: int, prompt: str) -> str:
     return orjson.dumps(line).decode()
 
 
-def build(n: int, fmt: str, recorded: str = "surge") -> tuple[Path, Path]:
+def build(n: int, fmt: str = "text", recorded: str = "surge") -> tuple[Path, Path]:
     """The input (n prompts) and the output a finished run over it would have written:
     lines a few hundred apart from input order, as concurrent answers finish. With
     ``recorded="plain"``, Batch API output lines without surge's metadata (resumed by

@@ -49,6 +49,8 @@ async def feed(
     index = 0
     admit = ledger.admit
     async for batch in _batches(source, ledger, stats):
+        if stopping():  # a batch of lines may all be skipped: no item to check it on
+            return False
         for item in batch:
             if stopping():
                 return False
