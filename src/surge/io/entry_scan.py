@@ -31,9 +31,9 @@ import sys
 from array import array
 from io import BufferedReader
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from .records import fast_entry, full_entry
+from .entry_lines import BLOCK_ENTRIES, Block, LocalEntries, fast_entry, full_entry
 
 __all__ = [
     "BLOCK_ENTRIES",
@@ -49,15 +49,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Block = tuple[array, array, array]  # type: ignore[type-arg]
 # Smaller files are read in this process: starting the child would cost more than it saves.
 CHILD_MIN_BYTES = 16 << 20
-BLOCK_ENTRIES = 4096
 # How a superseding line's metadata says so (Result.to_output). Inside a JSON string the
 # quotes would be escaped, so every hit is a real key; one elsewhere in a line (a model's
 # own JSON answer) only makes that id answered from its last line, which is right anyway.
 SUPERSEDES_MARKER = b'"supersedes":true'
-_READ = 1 << 18
 _SCAN_BLOCK = 1 << 20
 # A message on the pipe: entries, unreadable lines, bytes and lines read up to its end.
 _HEADER = 4
@@ -68,49 +65,9 @@ import sys, types
 package = types.ModuleType("surge")
 package.__path__ = [sys.argv[1]]
 sys.modules["surge"] = package
-from surge.io.entry_scan import child_main
+from surge.io.entry_lines import child_main
 child_main(sys.argv[2], int(sys.argv[3]))
 """
-
-
-class LocalEntries:
-    """Parse the lines here, from byte ``pos`` (line ``number``) to ``end``."""
-
-    def __init__(self, f: BufferedReader, end: int, *, pos: int = 0, number: int = 0) -> None:
-        self._f = f
-        self._end = end
-        self.pos = pos
-        self.number = number
-        self.unreadable: list[int] = []
-
-    def next_block(self) -> Block | None:
-        """The entries of the next lines, :data:`BLOCK_ENTRIES` or so; None at ``end``."""
-        f, end = self._f, self._end
-        f.seek(self.pos)  # the file is shared with the superseding-line search
-        keys, values, sources = array("Q"), array("Q"), array("Q")
-        while len(keys) < BLOCK_ENTRIES and self.pos < end:
-            lines = f.readlines(_READ)
-            if not lines:
-                self.pos = end
-                break
-            pos, number = self.pos, self.number
-            for raw in lines:
-                if pos >= end:
-                    break  # appended by this run: not what the output held at open
-                pos += len(raw)
-                number += 1
-                entry = fast_entry(raw) or full_entry(raw)  # read_entry, inlined
-                if entry is None:
-                    self.unreadable.append(number)
-                else:
-                    keys.append(entry[0])
-                    values.append(entry[1])
-                    sources.append(entry[2])
-            self.pos, self.number = pos, number
-        return (keys, values, sources) if keys else None
-
-    def close(self) -> None:
-        pass  # the file is the caller's
 
 
 class ChildEntries:
@@ -187,29 +144,6 @@ def _read_exactly(pipe: IO[bytes], size: int) -> bytes:
     if len(data) != size:
         raise EOFError(f"{len(data)} of {size} bytes")
     return data
-
-
-def child_main(path: str, end: int) -> None:
-    """The child process: every block of ``path`` up to ``end``, then an empty one."""
-    out = sys.stdout.buffer
-
-    def send(keys: Any, values: Any, sources: Any, unreadable: Any, pos: int, number: int) -> None:
-        header = array("Q", (len(keys), len(unreadable), pos, number))
-        out.write(header.tobytes())
-        for part in (keys, values, sources, unreadable):
-            out.write(part.tobytes())
-        out.flush()
-
-    with open(path, "rb") as f:
-        entries = LocalEntries(f, end)
-        while True:
-            block = entries.next_block()
-            unreadable = array("Q", entries.unreadable)
-            entries.unreadable.clear()
-            keys, values, sources = block if block is not None else (array("Q"),) * 3
-            send(keys, values, sources, unreadable, entries.pos, entries.number)
-            if block is None:
-                return
 
 
 def find_superseding(f: BufferedReader, end: int) -> dict[int, int]:
