@@ -6,11 +6,15 @@ Uses the files ``bench_resume.py`` builds (a text input of N prompts and the out
 answers every one of them), then measures in CPU seconds (the box is often shared, and
 CPU time varies less than wall time under load), best of ``--repeat``:
 
-* read-back: ``JsonlStore.open()`` on a copy of the output (the ledger built from it);
+* read-back: ``JsonlStore.open()`` on a copy of the output (the ledger built on it: the
+  search for superseding lines; the entries themselves are read as the input asks);
 * a whole resume: ``Engine.run`` over the input into that output, on uvloop when installed;
   nothing is sent (every line is answered);
-* skipping: the difference, per input line (read, make the request, check its id,
-  fingerprint it, ask the ledger, count the skip).
+* skipping: the difference, per input line (the line recognized by its digest, or read,
+  made into a request, fingerprinted and looked up; counted as skipped).
+
+Only this process's CPU counts: an output over 16 MB is parsed by a child process
+(``surge.io.entry_scan``), whose time ``bench_resume.py`` shows as wall time instead.
 """
 
 from __future__ import annotations
