@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from surge.config import RunOptions
 from surge.errors import ConfigError, InputError
-from surge.io import source
+from surge.io import line_parser, source
 from surge.io.formats import RequestBuilder
 from surge.io.formats import content_id as cid
 from surge.io.source import count_lines, iter_items, read_lines
@@ -167,12 +167,12 @@ async def test_missing_model_is_an_error_line_and_the_stream_goes_on(tmp_path: P
     ],
 )
 def test_detect_text_mode(lines: list[str], text_mode: bool) -> None:
-    assert source.detect_text_mode(lines) is text_mode
+    assert line_parser.detect_text_mode(lines) is text_mode
 
 
 def test_detect_text_mode_names_the_option_when_it_cannot_tell() -> None:
     with pytest.raises(ConfigError, match="--input-format"):
-        source.detect_text_mode(["{just one line"], first_line=3)
+        line_parser.detect_text_mode(["{just one line"], first_line=3)
 
 
 async def test_text_prompt_starting_with_a_brace_is_text(tmp_path: Path) -> None:
@@ -312,7 +312,7 @@ async def test_batches_give_what_one_at_a_time_gives(
     path.write_bytes(b"\n".join(lines * 40) + b"\nno newline at the end")
     one_by_one = await read(path, input_format=input_format)
     batches = await _in_batches(path, input_format=input_format)
-    assert all(0 < len(batch) <= source._ITEMS_PER_BATCH for batch in batches)
+    assert all(0 < len(batch) <= line_parser.ITEMS_PER_BATCH for batch in batches)
     flat = [item for batch in batches for item in batch]
     assert summary(flat) == summary(one_by_one)
     assert [item.line for item in flat] == [item.line for item in one_by_one]

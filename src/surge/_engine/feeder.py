@@ -6,7 +6,7 @@ The resume decision is the ledger's (:mod:`surge.io.ledger`); this loop only ask
 the skips, turns a request that cannot be sent into its error line, and hands the rest
 to ``enqueue`` in input order. Every line of a resumed run passes here before its first
 new request, so the loop takes the input a batch at a time. An input file comes as raw
-lines (:class:`~surge.io.source.LineBatch`): the ledger first skips the lines it
+lines (:class:`~surge.io.line_parser.LineBatch`): the ledger first skips the lines it
 recognizes by their digest (:meth:`~surge.io.ledger.Ledger.replay`), and only the others
 are parsed into requests and admitted one by one.
 """
@@ -20,7 +20,8 @@ from typing import Any
 from ..errors import InputError
 from ..events import RunStats
 from ..io.ledger import Ledger, Skip
-from ..io.source import InputLines, Item, LineBatch, batches_of
+from ..io.line_parser import ITEMS_PER_BATCH, Item, LineBatch
+from ..io.source import InputLines, batches_of
 from ..models import Request, Result
 from .validate import id_problem, refusal, request_problem
 
@@ -91,8 +92,6 @@ async def _batches(
 # twice as many after each line in a row it misses (up to this): a run whose every line
 # changed (another --model) costs next to nothing more than one that recognizes none.
 _MAX_UNASKED = 256
-# Lines parsed at a time when nothing can be recognized (a fresh run): few objects alive.
-_ITEMS_PER_BATCH = 256
 
 
 def _unrecognized(batch: LineBatch, ledger: Ledger, stats: RunStats) -> Iterator[Item]:
@@ -117,6 +116,6 @@ def _unrecognized(batch: LineBatch, ledger: Ledger, stats: RunStats) -> Iterator
         elif seed is None and batch.parser.text_mode is None:
             stop = i + 1  # the format is not known yet (the next non-blank line decides)
         else:
-            stop = min(end, i + _ITEMS_PER_BATCH)
+            stop = min(end, i + ITEMS_PER_BATCH)  # nothing to recognize (a fresh run)
         yield from batch.items(i, stop)
         i = stop

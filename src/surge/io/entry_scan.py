@@ -58,7 +58,7 @@ SUPERSEDES_MARKER = b'"supersedes":true'
 _SCAN_BLOCK = 1 << 20
 # A message on the pipe: entries, unreadable lines, bytes and lines read up to its end.
 _HEADER = 4
-# The child imports surge.io.records under an empty stand-in for the package, so that
+# The child imports surge.io.entry_lines under an empty stand-in for the package, so that
 # surge/__init__.py (the whole library) is not imported.
 _BOOT = """
 import sys, types
@@ -80,6 +80,7 @@ class ChildEntries:
         self.number = 0
         self.unreadable: list[int] = []
         self._local: LocalEntries | None = None
+        self._done = False  # the child sent its last (empty) block
         source_root = str(Path(__file__).resolve().parent.parent)
         self._proc = subprocess.Popen(
             [sys.executable, "-c", _BOOT, source_root, os.fspath(path), str(end)],
@@ -91,12 +92,17 @@ class ChildEntries:
         self._pipe: IO[bytes] = self._proc.stdout
 
     def next_block(self) -> Block | None:
+        if self._done:
+            return None
         if self._local is None:
             message = self._receive()
             if message is not None:
                 block, unreadable, self.pos, self.number = message
                 self.unreadable.extend(unreadable)
-                return block if len(block[0]) else None
+                if not len(block[0]):
+                    self._done = True
+                    return None
+                return block
             self._local = LocalEntries(self._f, self._end, pos=self.pos, number=self.number)
         local_block = self._local.next_block()
         self.unreadable.extend(self._local.unreadable)
@@ -167,6 +173,7 @@ def find_all(f: BufferedReader, needle: bytes, end: int) -> list[int]:
     peak memory of the run); the last bytes of a block are searched again with the next.
     """
     hits: list[int] = []
+    f.seek(0)
     overlap = len(needle) - 1
     buf = bytearray(_SCAN_BLOCK + overlap)
     view = memoryview(buf)

@@ -104,11 +104,15 @@ class RecordedIndex:
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
         try:
             self._entries = open_entries(self._f, path, end)
+        except BaseException:
+            self._f.close()
+            raise
+        try:
             # Meanwhile a child process may already be reading the lines (entry_scan).
             for key, value in find_superseding(self._f, end).items():
                 self._later[key] = value
         except BaseException:
-            self._f.close()
+            self.close()
             raise
         self._has_later = len(self._later) > 0
         self._warned = 0  # unreadable lines logged so far

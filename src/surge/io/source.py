@@ -8,9 +8,9 @@ event loop itself, so a slow producer's lines go out at once and Ctrl-C never wa
 it). Any readable path works, FIFOs and ``/dev/fd/N`` (bash ``<(...)``) included. A file is
 read in ~256 KiB batches in a worker thread so the event loop never blocks, and nothing
 but the current batch is held.
-The format is decided by the first non-blank lines (:func:`detect_text_mode`): JSON
-starts JSONL, anything else is plain text with one prompt per line. Blank lines are not
-requests and are skipped.
+The lines become items in :mod:`surge.io.line_parser` (the format is decided by the first
+non-blank lines: JSON starts JSONL, anything else is plain text with one prompt per line).
+Blank lines are not requests and are skipped.
 A ``.csv``/``.tsv``/``.parquet`` file is a table, not lines: ``auto`` refuses it (a CSV
 record may span lines, and its header is no prompt) and points to the table run
 (:class:`surge.io.table_job.TableJob`, ``surge run data.csv --template ...``).
@@ -20,21 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import re
 import stat
 import sys
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
 from pathlib import Path
-from typing import IO, Literal
-
-import orjson
+from typing import IO
 
 from ..errors import ConfigError, InputError
 from ..models import Request
 from .formats import RequestBuilder
-from .linedigest import line_digest, line_seed
+from .line_parser import (
+    ITEMS_PER_BATCH,
+    InputFormat,
+    Item,
+    LineBatch,
+    LineParser,
+    detect_text_mode,
+)
 from .tables import table_format
 
 __all__ = [
@@ -49,7 +53,6 @@ __all__ = [
     "read_lines",
 ]
 
-InputFormat = Literal["auto", "jsonl", "text"]
 
 # A file is read a quarter megabyte at a time (a resumed run goes through a million lines
 # before its first request: fewer hand-offs to the reading thread).
@@ -59,48 +62,6 @@ _COUNT_BYTES = 1 << 20
 # bytes.strip counts it).
 _BLANK_NEXT = re.compile(rb"\n(?=[ \t\r\x0b\x0c]*\n)")
 _BLANK_FIRST = re.compile(rb"[ \t\r\x0b\x0c]*\n")
-# Items handed over at a time: each batch is done with before the next is made, so few
-# objects are alive at once and the garbage collector has little to look at.
-_ITEMS_PER_BATCH = 256
-_DETECT_LINES = 20
-_JSON_START = ("{", '"')
-
-
-def _is_json(text: str) -> bool:
-    try:
-        return isinstance(orjson.loads(text), dict | str)
-    except orjson.JSONDecodeError:
-        return False
-
-
-def detect_text_mode(lines: Sequence[str], *, first_line: int = 1) -> bool:
-    """True for plain text, False for JSONL, from the first non-blank lines of an input.
-
-        detect_text_mode(['{"prompt": "hi"}'])                  # False: JSONL
-        detect_text_mode(["{curly} braces are fine", "next"])   # True: text
-
-    A first line that starts like JSON but does not parse is a bad JSONL line when a
-    later line is JSON, a text prompt when a later line is not JSON-like; with nothing
-    to tell them apart, :class:`ConfigError` asks for ``--input-format``.
-    """
-    texts = [line.strip() for line in lines if line.strip()]
-    if not texts or not texts[0].startswith(_JSON_START):
-        return True
-    if _is_json(texts[0]):
-        return False
-    others = texts[1:]
-    if any(t.startswith(_JSON_START) and _is_json(t) for t in others):
-        return False
-    if any(not t.startswith(_JSON_START) for t in others):
-        return True
-    raise ConfigError(
-        f"cannot tell whether the input is JSONL or text: line {first_line} starts with "
-        f"{texts[0][0]!r} but is not JSON; pass --input-format jsonl or --input-format text"
-    )
-
-
-def _decoded(batch: Sequence[bytes]) -> list[str]:
-    return [raw.decode("utf-8", "replace").removeprefix("\ufeff") for raw in batch]
 
 
 def count_lines(path: str | Path) -> int:
@@ -124,9 +85,6 @@ def count_lines(path: str | Path) -> int:
     return count
 
 
-Item = Request | InputError
-
-
 def read_lines(
     path: str | Path,
     builder: RequestBuilder,
@@ -145,7 +103,7 @@ class InputLines:
 
     def __init__(self, path: str | Path, builder: RequestBuilder, input_format: InputFormat):
         self._path = path
-        self._parser = _LineParser(builder, input_format)
+        self._parser = LineParser(builder, input_format)
         self._stream: AsyncGenerator[list[Item], None] | None = None
         self._buffer: list[Item] = []
         self._next = 0  # the next item of _buffer to hand out one at a time
@@ -169,8 +127,8 @@ class InputLines:
         raw_batches = _stdin_batches() if str(path) == "-" else _file_batches(path)
         try:
             async for raw in raw_batches:
-                for start in range(0, len(raw), _ITEMS_PER_BATCH):
-                    items = self._parser.items(raw[start : start + _ITEMS_PER_BATCH])
+                for start in range(0, len(raw), ITEMS_PER_BATCH):
+                    items = self._parser.items(raw[start : start + ITEMS_PER_BATCH])
                     if items:
                         yield items
         finally:
@@ -222,146 +180,6 @@ class InputLines:
         """Stop reading and close the input (also done when it is read to the end)."""
         if self._stream is not None:
             await self._stream.aclose()
-
-
-class LineBatch:
-    """Raw input lines, numbered from ``first``, parsed on demand.
-
-    ``seed`` is the digest seed of the run's lines (:mod:`surge.io.linedigest`) once the
-    format is known (None before: the first non-blank line decides it).
-    """
-
-    __slots__ = ("first", "lines", "parser")
-
-    def __init__(self, lines: list[bytes], first: int, parser: _LineParser) -> None:
-        self.lines = lines
-        self.first = first
-        self.parser = parser
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    def __repr__(self) -> str:
-        return f"LineBatch(lines={len(self.lines)}, first={self.first})"
-
-    @property
-    def seed(self) -> int | None:
-        return self.parser.seed
-
-    def items(self, start: int, stop: int) -> list[Item]:
-        """The items of ``lines[start:stop]`` (blank lines give none); in order, once each."""
-        parser = self.parser
-        parser.line_no = self.first + start - 1
-        return parser.items(self.lines, start, stop)
-
-
-class _LineParser:
-    """Raw lines to items, a batch at a time; decides the format on the first line."""
-
-    def __init__(self, builder: RequestBuilder, input_format: InputFormat) -> None:
-        self.builder = builder
-        self.text_mode: bool | None = {"auto": None, "jsonl": False, "text": True}[input_format]
-        self.line_no = 0
-        self._seed: int | None = None
-
-    @property
-    def seed(self) -> int | None:
-        """The digest seed of this input's lines, once the format is known."""
-        if self._seed is None and self.text_mode is not None:
-            self._seed = line_seed(self.builder.options, text_mode=self.text_mode) or 0
-        return self._seed or None
-
-    def items(self, batch: list[bytes], start: int = 0, stop: int | None = None) -> list[Item]:
-        """The items of ``batch[start:stop]``, numbered on from ``line_no``."""
-        out: list[Item] = []
-        i = start
-        stop = len(batch) if stop is None else stop
-        # The first line (a byte-order mark) and the lines up to the first non-blank one
-        # (which decides the format, looking at the lines after it) one by one; the rest
-        # in the loop of their format.
-        while i < stop and (self.line_no == 0 or self.text_mode is None):
-            self._one(batch, i, out)
-            i += 1
-        if i < stop:
-            if self.text_mode:
-                self._text(batch, i, stop, out)
-            else:
-                self._jsonl(batch, i, stop, out)
-        return out
-
-    def _one(self, batch: list[bytes], position: int, out: list[Item]) -> None:
-        self.line_no += 1
-        line_no = self.line_no
-        try:
-            text = batch[position].decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as err:
-            out.append(InputError(f"not valid UTF-8 (byte {err.start})", line=line_no))
-            return
-        if line_no == 1:
-            # Editors on Windows save a BOM; it would make JSONL look like text.
-            text = text.removeprefix("\ufeff")
-        if not text.strip():
-            return
-        if self.text_mode is None:
-            ahead = _decoded(batch[position : position + _DETECT_LINES])
-            self.text_mode = detect_text_mode(ahead, first_line=line_no)
-        try:
-            request = self.builder.from_line(text, line=line_no, text_mode=self.text_mode)
-        except InputError as err:
-            out.append(err)
-            return
-        seed = self.seed
-        if seed is not None:
-            request.source = line_digest(batch[position], seed)
-        out.append(request)
-
-    def _text(self, batch: list[bytes], start: int, stop: int, out: list[Item]) -> None:
-        """One prompt per line: the loop a resumed text input spends its time in."""
-        from_text = self.builder.from_text
-        append = out.append
-        line_no = self.line_no
-        seed = self.seed
-        for raw in itertools.islice(batch, start, stop):
-            line_no += 1
-            try:
-                prompt = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as err:
-                append(InputError(f"not valid UTF-8 (byte {err.start})", line=line_no))
-                continue
-            if prompt:
-                try:
-                    request = from_text(prompt, line_no)
-                except InputError as err:
-                    append(err)
-                    continue
-                if seed is not None:
-                    request.source = line_digest(raw, seed)
-                append(request)
-        self.line_no = line_no
-
-    def _jsonl(self, batch: list[bytes], start: int, stop: int, out: list[Item]) -> None:
-        from_line = self.builder.from_line
-        append = out.append
-        line_no = self.line_no
-        seed = self.seed
-        for raw in itertools.islice(batch, start, stop):
-            line_no += 1
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                append(InputError(f"not valid UTF-8 (byte {err.start})", line=line_no))
-                continue
-            if text.isspace() or not text:
-                continue
-            try:
-                request = from_line(text.rstrip("\r\n"), line=line_no)
-            except InputError as err:
-                append(err)
-                continue
-            if seed is not None:
-                request.source = line_digest(raw, seed)
-            append(request)
-        self.line_no = line_no
 
 
 async def _file_batches(path: str | Path) -> AsyncGenerator[list[bytes], None]:
