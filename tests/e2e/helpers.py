@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,7 @@ def start_cli(*args: str | Path, env: dict[str, str] | None = None) -> subproces
     )
 
 
-def sim_args(sim: Simulator, *extra: str | Path) -> list[str]:
+def sim_args(sim: Simulator | SimProcess, *extra: str | Path) -> list[str]:
     """Options every run against ``sim`` needs: base URL, a model, no progress display."""
     return [
         "--base-url",
@@ -294,3 +295,33 @@ def cli_process(*args: str | Path, env: dict[str, str] | None = None) -> Iterato
         if drain.proc.poll() is None:
             drain.proc.kill()
             drain.proc.wait(timeout=10)
+
+
+class SimProcess:
+    """``python -m surge_sim`` in its own process: its base URL and its ``/stats``.
+
+    For tests that time arrivals: a simulator in a thread of the test process shares its
+    interpreter with whatever the test does meanwhile (draining CLI output, a Ray driver),
+    which can stall it and bunch the arrival times it records.
+    """
+
+    def __init__(self, *args: str) -> None:
+        cmd = [sys.executable, "-m", "surge_sim", "--port", "0", *args]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # "surge sim listening on http://.../v1"
+        match = re.search(r"listening on (http://\S+)", line)
+        assert match, line
+        self.base_url = match.group(1).rstrip("/")
+        # Whatever it prints later is drained, so a full pipe can never block it.
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+
+    def stats(self) -> dict[str, Any]:
+        root = self.base_url.removesuffix("/v1")
+        with urllib.request.urlopen(root + "/stats", timeout=10) as resp:
+            data: dict[str, Any] = orjson.loads(resp.read())
+        return data
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)

@@ -8,11 +8,6 @@ bunch the arrival times it records.
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import threading
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +21,7 @@ import surge  # noqa: E402
 import surge.ray  # noqa: E402
 from surge_sim import SimConfig, Simulator  # noqa: E402
 
-from .helpers import chat_line  # noqa: E402
+from .helpers import SimProcess, chat_line  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,34 +32,9 @@ def cluster() -> Iterator[None]:
     ray.shutdown()
 
 
-class _SimProcess:
-    """``python -m surge_sim`` in its own process: its base URL and its ``/stats``."""
-
-    def __init__(self, *args: str) -> None:
-        cmd = [sys.executable, "-m", "surge_sim", "--port", "0", *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()  # "surge sim listening on http://.../v1"
-        match = re.search(r"listening on (http://\S+)", line)
-        assert match, line
-        self.base_url = match.group(1).rstrip("/")
-        # Whatever it prints later is drained, so a full pipe can never block it.
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-
-    def stats(self) -> dict[str, Any]:
-        root = self.base_url.removesuffix("/v1")
-        with urllib.request.urlopen(root + "/stats", timeout=10) as resp:
-            data: dict[str, Any] = orjson.loads(resp.read())
-        return data
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 @pytest.fixture
-def limited_sim() -> Iterator[_SimProcess]:
-    sim = _SimProcess("--rpm", "1200", "--latency", "0.02")
+def limited_sim() -> Iterator[SimProcess]:
+    sim = SimProcess("--rpm", "1200", "--latency", "0.02")
     yield sim
     sim.stop()
 
@@ -74,7 +44,7 @@ def _collect(ds: Any) -> list[dict[str, Any]]:
 
 
 def test_rows_in_results_out_errors_as_rows_and_one_global_limit(
-    limited_sim: _SimProcess,
+    limited_sim: SimProcess,
 ) -> None:
     rows: list[dict[str, Any]] = [chat_line(f"r{i}", f"question {i}") for i in range(56)]
     bad = chat_line("bad-method", "x")
